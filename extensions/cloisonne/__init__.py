@@ -1,0 +1,1 @@
+"""Cloisonné: a trusted research environment for health data, as a JupyterHub distribution."""

@@ -1,0 +1,167 @@
+"""WorkspacePlan: everything a workspace gets, as a pure function of (project, user, settings).
+
+Both backends compile the same plan: the sandbox spawner into bubblewrap + netns + nftables +
+cgroups, the Kubernetes spawner into a pod, PVC mounts and NetworkPolicy labels. Nothing here
+touches the host, so the plan is unit-tested on its own and the two backends can be checked for
+equivalence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .projects import Limits, Project
+
+# Where things appear inside every workspace, whatever the backend.
+DATA_DIR = "/data"
+SHARED_DIR = "/shared"
+HOME_ROOT = "/home"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind of ``source`` (a host path, or a volume name on Kubernetes) at ``target``.
+
+    ``volume`` names the storage class of the source so that the Kubernetes backend can map it
+    to a PVC: "dataset", "home", "shared" (each with ``sub_path`` inside it) or "system".
+    """
+
+    source: str
+    target: str
+    read_only: bool
+    volume: str
+    sub_path: str = ""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A TCP endpoint the workspace may open connections to; everything else is denied."""
+
+    host: str
+    port: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Site settings the plan depends on (filled from the spawner's traitlets)."""
+
+    datasets_root: str
+    homes_root: str
+    shared_root: str
+    hub_api: Endpoint
+    project_gid_base: int = 300000
+    extra_endpoints: tuple[Endpoint, ...] = ()
+    image: str = "cloisonne/singleuser:latest"
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkspacePlan:
+    project: str
+    user: str
+    uid: int
+    gid: int
+    home: str
+    workdir: str
+    umask: int
+    mounts: tuple[Mount, ...]
+    env: tuple[tuple[str, str], ...]
+    limits: Limits
+    allow: tuple[Endpoint, ...]
+    image: str
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+def project_gid(project_index: int, settings: PlanSettings) -> int:
+    """The gid that owns a project's shared folder; index is stable (the hub group's id)."""
+    return settings.project_gid_base + project_index
+
+
+def plan_workspace(
+    project: Project, user: User, settings: PlanSettings, *, project_index: int
+) -> WorkspacePlan:
+    """Compute the workspace for ``user`` in ``project``.
+
+    The home is per (project, user): a researcher in two projects gets two homes, so nothing
+    written in one project's workspace can be read from the other's.
+    """
+    home = f"{HOME_ROOT}/{user.name}"
+    gid = project_gid(project_index, settings)
+    mounts = [
+        Mount(
+            source=f"{settings.datasets_root}/{name}",
+            target=f"{DATA_DIR}/{name}",
+            read_only=True,
+            volume="dataset",
+            sub_path=name,
+        )
+        for name in project.datasets
+    ]
+    mounts.append(
+        Mount(
+            source=f"{settings.homes_root}/{project.id}/{user.name}",
+            target=home,
+            read_only=False,
+            volume="home",
+            sub_path=f"{project.id}/{user.name}",
+        )
+    )
+    mounts.append(
+        Mount(
+            source=f"{settings.shared_root}/{project.id}",
+            target=SHARED_DIR,
+            read_only=False,
+            volume="shared",
+            sub_path=project.id,
+        )
+    )
+    env = {
+        "HOME": home,
+        "USER": user.name,
+        "LOGNAME": user.name,
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "CLOISONNE_PROJECT": project.id,
+        "CLOISONNE_USER": user.name,
+        "CLOISONNE_DATA_DIR": DATA_DIR,
+        "CLOISONNE_SHARED_DIR": SHARED_DIR,
+        # Jupyter looks for config in the user's home first unless told otherwise; the
+        # spawner pins these so user-level config cannot switch the workspace guard off.
+        "JUPYTER_PREFER_ENV_PATH": "1",
+        "PYTHONNOUSERSITE": "1",
+    }
+    if project.limits.gpus:
+        env["CLOISONNE_GPUS"] = str(project.limits.gpus)
+    env.update(dict(settings.extra_env))
+    allow = [settings.hub_api, *settings.extra_endpoints]
+    allow += [Endpoint(e.host, e.port, "project egress") for e in project.egress]
+    return WorkspacePlan(
+        project=project.id,
+        user=user.name,
+        uid=user.uid,
+        gid=gid,
+        home=home,
+        workdir=home,
+        umask=0o002,
+        mounts=tuple(mounts),
+        env=tuple(sorted(env.items())),
+        limits=project.limits,
+        allow=tuple(allow),
+        image=settings.image,
+        labels=(
+            ("app.kubernetes.io/part-of", "cloisonne"),
+            ("cloisonne.io/component", "workspace"),
+            ("cloisonne.io/project", project.id),
+            ("cloisonne.io/user", user.name),
+        ),
+    )
