@@ -1,0 +1,71 @@
+# Cloisonné — local platform, tests and benchmarks.
+#   make up     install what is missing, then run the platform with demo content (root)
+#   make down   stop it and remove every namespace, interface, nft table and cgroup
+#   make test   the whole suite (unit + integration against real hub, proxy, sandboxes)
+#   make bench  benchmarks -> BENCHMARKS.md and bench/results.json
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHP := .node/node_modules/.bin/configurable-http-proxy
+APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv python3-dev nodejs npm
+PYTEST_ARGS ?=
+
+.PHONY: help up down test unit integration lint bench deps root clean
+
+help:
+	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+
+root:
+	@if [ "$$(id -u)" != "0" ]; then \
+	  echo "Cloisonné needs root: each workspace runs in its own network namespace with nftables"; \
+	  echo "rules and cgroup limits, switched to its user's uid; only root can set these up."; \
+	  echo "Run: sudo make $(MAKECMDGOALS)"; exit 1; fi
+
+# Debian packages, only those missing (a fresh Debian machine has none of them).
+.deps/apt: | root
+	@mkdir -p .deps
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  case $$p in nodejs) command -v node >/dev/null && continue;; npm) command -v npm >/dev/null && continue;; esac; \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp: pyproject.toml | .deps/apt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+$(CHP): | .deps/apt
+	npm install --prefix .node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0
+
+deps: .deps/apt $(VENV)/.stamp $(CHP)
+
+up: root deps
+	$(VENV)/bin/cloisonne up
+
+down: root
+	$(VENV)/bin/cloisonne down
+
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check extensions hub_config tests bench
+	$(VENV)/bin/ruff format --check extensions hub_config tests bench
+
+unit: $(VENV)/.stamp
+	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: root deps
+	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+
+test: root deps lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+bench: root deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .node .deps

@@ -1,0 +1,161 @@
+"""Everything hub_config/jupyterhub_config.py sets, as one testable function.
+
+Site settings come from environment variables (documented in SETTINGS) so that `make up`,
+the tests and the benchmarks can run several hubs on one machine without editing files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .projects import ProjectError, load_projects
+from .sandbox import host
+from .sandbox.network import SiteNetwork
+from .spawners.projects_gate import named_server_gate
+
+REPO = Path(__file__).resolve().parents[2]
+
+SETTINGS = {
+    "CLOISONNE_STATE": ("/var/lib/cloisonne", "state folder: hub database, homes, logs"),
+    "CLOISONNE_PROJECTS": (str(REPO / "hub_config" / "projects.yaml"), "projects file"),
+    "CLOISONNE_DATASETS": ("", "datasets folder (default: <state>/datasets)"),
+    "CLOISONNE_USERS": ("", "demo users file (default: <state>/users.yaml)"),
+    "CLOISONNE_BIND_URL": ("http://127.0.0.1:8000", "public URL of the proxy"),
+    "CLOISONNE_HUB_PORT": ("8081", "hub API port (on the hub's host-only address)"),
+    "CLOISONNE_PROXY_API_PORT": ("8001", "configurable-http-proxy API port on 127.0.0.1"),
+    "CLOISONNE_SUBNET": ("10.243.0.0/16", "sandbox address range"),
+    "CLOISONNE_PREFIX": ("cln", "prefix of namespaces, interfaces, nft tables, cgroups"),
+    "CLOISONNE_CULL_TIMEOUT": ("3600", "seconds of inactivity before a workspace is stopped"),
+    "CLOISONNE_CULL_EVERY": ("0", "seconds between culler checks (0: timeout / 2)"),
+    "CLOISONNE_SPAWNER": ("sandbox", "sandbox | simple (no isolation; benchmark baseline only)"),
+    "CLOISONNE_ADMIN_TOKEN": ("", "if set, an API token for the 'cloisonne-ops' service"),
+    "CLOISONNE_CHP": (
+        str(REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"),
+        "configurable-http-proxy command",
+    ),  # fmt: skip
+}
+
+
+def setting(env: Mapping[str, str], name: str) -> str:
+    return env.get(name) or SETTINGS[name][0]
+
+
+def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
+    state = Path(setting(env, "CLOISONNE_STATE"))
+    datasets = setting(env, "CLOISONNE_DATASETS") or str(state / "datasets")
+    projects_file = setting(env, "CLOISONNE_PROJECTS")
+    try:
+        specs = load_projects(projects_file, datasets_root=datasets)
+    except ProjectError as exc:
+        # A clean one-line refusal rather than a traceback from inside traitlets.
+        raise SystemExit(f"Cloisonné: refusing to start: {exc}") from None
+
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o711)
+    site = SiteNetwork(setting(env, "CLOISONNE_SUBNET"), setting(env, "CLOISONNE_PREFIX"))
+    hub_port = int(setting(env, "CLOISONNE_HUB_PORT"))
+
+    c.JupyterHub.bind_url = setting(env, "CLOISONNE_BIND_URL")
+    # The hub API listens on the host-only veth address: the only host address a sandbox's
+    # nft table lets it reach.
+    c.JupyterHub.hub_bind_url = f"http://{site.hub_ip}:{hub_port}"
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{setting(env, 'CLOISONNE_PROXY_API_PORT')}"
+    c.ConfigurableHTTPProxy.command = [setting(env, "CLOISONNE_CHP")]
+    c.ConfigurableHTTPProxy.debug = False
+    # Workspaces outlive a hub restart; `cloisonne down` stops them explicitly.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = named_server_gate(0)
+    c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.admin_access = False
+
+    # Projects become groups with properties; leads are the <id>-leads groups.
+    groups: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        groups[spec.project.id] = {
+            "users": list(spec.members),
+            "properties": spec.project.to_properties(),
+        }
+        groups[spec.project.leads_group] = {"users": list(spec.leads), "properties": {}}
+    c.JupyterHub.load_groups = groups
+
+    c.JupyterHub.authenticator_class = "cloisonne.auth.demo.DemoAuthenticator"
+    c.DemoAuthenticator.users_file = setting(env, "CLOISONNE_USERS") or str(state / "users.yaml")
+    c.DemoAuthenticator.allow_all = True
+
+    if setting(env, "CLOISONNE_SPAWNER") == "simple":
+        c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+        c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub_port}"
+        c.Spawner.cmd = [str(Path(sys.prefix, "bin", "jupyterhub-singleuser"))]
+        c.SimpleLocalProcessSpawner.home_dir_template = str(state / "simple-homes" / "{username}")
+    else:
+        if os.geteuid() != 0:
+            raise SystemExit(
+                "Cloisonné: the sandbox backend must run as root: it creates network "
+                "namespaces, nftables rules and cgroups, and switches to each user's uid."
+            )
+        host.ensure_hub_link(site)  # the hub binds its API address on it, so it comes first
+        c.JupyterHub.spawner_class = "cloisonne.spawners.sandbox.SandboxSpawner"
+        c.SandboxSpawner.state_root = str(state)
+        c.SandboxSpawner.datasets_root = datasets
+        c.SandboxSpawner.subnet = site.subnet
+        c.SandboxSpawner.name_prefix = site.prefix
+    c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = 60
+    c.Spawner.http_timeout = 30
+
+    roles: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
+    cull_timeout = int(setting(env, "CLOISONNE_CULL_TIMEOUT"))
+    cull_every = int(setting(env, "CLOISONNE_CULL_EVERY")) or max(cull_timeout // 2, 1)
+    services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={cull_timeout}",
+                f"--cull-every={cull_every}",
+            ],  # fmt: skip
+        }
+    )
+    roles.append(
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    )
+    admin_token = setting(env, "CLOISONNE_ADMIN_TOKEN")
+    if admin_token:
+        # Operations account used by `cloisonne down`, the tests and the benchmarks. It can
+        # manage users and servers but, like admins, cannot enter workspaces.
+        services.append({"name": "cloisonne-ops", "api_token": admin_token})
+        roles.append(
+            {
+                "name": "cloisonne-ops",
+                "scopes": [
+                    "admin:users",
+                    "admin:servers",
+                    "admin:groups",
+                    "tokens",
+                    "list:users",
+                    "read:users",
+                    "read:groups",
+                    "read:hub",
+                    "list:services",
+                ],  # fmt: skip
+                "services": ["cloisonne-ops"],
+            }
+        )
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles

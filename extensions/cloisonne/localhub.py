@@ -1,0 +1,191 @@
+"""Run a whole local platform (hub + proxy + sandboxes) as a child process.
+
+One class serves `cloisonne up`, the integration tests and the benchmarks, so all three run
+the platform the same way: a state folder, the hub config file, an operations API token.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .auth.demo import hash_password, write_users
+from .hubconfig import REPO
+from .sandbox.network import SiteNetwork
+from .sandbox.sweep import sweep
+
+HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
+
+
+@dataclass
+class LocalHub:
+    state: Path
+    projects_file: Path = REPO / "hub_config" / "projects.yaml"
+    datasets: Path | None = None
+    port: int = 8000
+    hub_port: int = 8081
+    proxy_api_port: int = 8001
+    subnet: str = "10.243.0.0/16"
+    prefix: str = "cln"
+    spawner: str = "sandbox"
+    cull_timeout: int = 3600
+    cull_every: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def site(self) -> SiteNetwork:
+        return SiteNetwork(self.subnet, self.prefix)
+
+    @property
+    def ops_token(self) -> str:
+        path = self.state / "ops_token"
+        if not path.exists():
+            self.state.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOISONNE_")}
+        env.update(
+            CLOISONNE_STATE=str(self.state),
+            CLOISONNE_PROJECTS=str(self.projects_file),
+            CLOISONNE_DATASETS=str(self.datasets or self.state / "datasets"),
+            CLOISONNE_BIND_URL=self.url,
+            CLOISONNE_HUB_PORT=str(self.hub_port),
+            CLOISONNE_PROXY_API_PORT=str(self.proxy_api_port),
+            CLOISONNE_SUBNET=self.subnet,
+            CLOISONNE_PREFIX=self.prefix,
+            CLOISONNE_SPAWNER=self.spawner,
+            CLOISONNE_CULL_TIMEOUT=str(self.cull_timeout),
+            CLOISONNE_CULL_EVERY=str(self.cull_every),
+            CLOISONNE_ADMIN_TOKEN=self.ops_token,
+        )
+        env.update(self.extra_env)
+        return env
+
+    def write_users(self, users: dict[str, str], admins: tuple[str, ...] = ()) -> None:
+        """Demo login file: name -> password."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        write_users(
+            self.state / "users.yaml",
+            {
+                name: {"password_hash": hash_password(pw), "admin": name in admins}
+                for name, pw in users.items()
+            },
+        )
+
+    # -- process --------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        log = open(self.state / "hub.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+            cwd=self.state,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the hub exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if requests.get(f"{self.url}/hub/api/", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"the hub did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = (self.state / "hub.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill9(self) -> None:
+        """Kill the hub the hard way (its proxy and the workspaces live on)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, *, stop_servers: bool = True, timeout: float = 30) -> None:
+        if stop_servers and self.proc is not None and self.proc.poll() is None:
+            self.stop_all_servers()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stop_leftover_proxy()
+
+    def _stop_leftover_proxy(self) -> None:
+        pid_file = self.state / "proxy.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink(missing_ok=True)
+
+    def teardown(self) -> dict[str, list[str]]:
+        """Stop everything and remove every host resource; returns what had been left over."""
+        try:
+            self.stop()
+        finally:
+            found = sweep(self.site)
+        return found
+
+    # -- REST API -------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"token {token or self.ops_token}"}
+        return requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers=headers,
+            timeout=kw.pop("timeout", 60),
+            **kw,
+        )
+
+    def stop_all_servers(self) -> None:
+        users = self.api("GET", "/users", params={"state": "active"})
+        if not users.ok:
+            return
+        for user in users.json():
+            for name in user.get("servers", {}):
+                path = f"/servers/{name}" if name else "/server"
+                self.api("DELETE", f"/users/{user['name']}{path}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            active = self.api("GET", "/users", params={"state": "active"})
+            if not active.ok or not active.json():
+                return
+            time.sleep(0.2)

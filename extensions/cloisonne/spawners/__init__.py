@@ -1,0 +1,1 @@
+"""JupyterHub spawners: one per backend, both compiling the same WorkspacePlan."""
