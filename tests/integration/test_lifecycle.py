@@ -1,0 +1,89 @@
+"""Lifecycle: repeated spawn/stop leaves nothing behind, servers survive a hub crash, idle
+servers are culled."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import requests
+from cloisonne.localhub import LocalHub
+from cloisonne.sandbox.sweep import leftovers
+
+from .conftest import make_hub
+from .workspace import spawn, stop, user_token
+
+CYCLES = 50
+
+
+def processes_of_uid_range(low: int, high: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,comm="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if low <= int(line.split()[0]) < high]
+
+
+def sandbox_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "bwrap" in line and "clt-" in line]
+
+
+def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:
+    before = leftovers(platform.site)
+    for _ in range(CYCLES):
+        spawn(platform, "alice", "cardio")
+        assert leftovers(platform.site)["netns"], "a running server has its namespace"
+        stop(platform, "alice", "cardio")
+    assert leftovers(platform.site) == before == {
+        "netns": [], "links": [], "nft_tables": [], "cgroups": []
+    }  # fmt: skip
+    assert processes_of_uid_range(200000, 300000) == []
+    assert sandbox_processes() == []
+
+
+def test_servers_survive_a_hub_crash() -> None:
+    hub = make_hub("clk", "10.246.0.0/16")
+    try:
+        hub.start()
+        spawn(hub, "alice", "cardio")
+        spawn(hub, "bob", "onco")
+        tokens = {u: user_token(hub, u) for u in ("alice", "bob")}
+        alice_home = hub.state / "homes/cardio/alice"
+        hub.kill9()
+        # The sandboxes are still running while the hub is down ...
+        assert len(leftovers(hub.site)["netns"]) == 2
+        hub.start()
+        # ... and are re-attached: both reachable through the proxy with the users' tokens.
+        for user, server in (("alice", "cardio"), ("bob", "onco")):
+            r = requests.get(
+                f"{hub.url}/user/{user}/{server}/api/status",
+                headers={"Authorization": f"token {tokens[user]}"},
+                timeout=30,
+            )
+            assert r.status_code == 200, (user, r.status_code, hub.log_tail())
+            model = hub.api("GET", f"/users/{user}").json()["servers"][server]
+            assert model["ready"]
+        assert alice_home.is_dir()
+        stop(hub, "alice", "cardio")
+        stop(hub, "bob", "onco")
+        assert leftovers(hub.site) == {"netns": [], "links": [], "nft_tables": [], "cgroups": []}
+    finally:
+        found = hub.teardown()
+    assert not any(found.values()), found
+
+
+def test_idle_servers_are_culled() -> None:
+    hub = make_hub("clc", "10.247.0.0/16", cull_timeout=4, cull_every=2)
+    try:
+        hub.start()
+        spawn(hub, "dave", "onco")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "onco" not in hub.api("GET", "/users/dave").json()["servers"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the idle server was not culled within 60 s")
+        # Culling is a normal stop: the sandbox and all its resources are gone.
+        assert leftovers(hub.site)["netns"] == []
+    finally:
+        found = hub.teardown()
+    assert not any(found.values()), found

@@ -1,0 +1,152 @@
+"""Network guarantees, proven from inside a running workspace.
+
+The test starts TCP and UDP listeners on host addresses (loopback, the sandbox's own host-side
+veth address, the hub's address on a port other than the API, the host's main address) and
+checks that the workspace reaches none of them, nor another sandbox — while the hub API answers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from cloisonne.localhub import LocalHub
+from cloisonne.sandbox import host
+
+from .test_workspace_isolation import _netns_of
+from .workspace import Workspace, spawn, stop
+
+
+def main_address() -> str:
+    data = json.loads(host.run(["ip", "-4", "-j", "addr", "show", "scope", "global"]))
+    for link in data:
+        if link["ifname"].startswith(("clt", "cln", "clc", "clb")):
+            continue
+        for addr in link.get("addr_info", []):
+            return addr["local"]
+    pytest.fail("this host has no global IPv4 address to test against")
+
+
+class Listeners:
+    """TCP and UDP listeners that record every connection or datagram they receive."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.sockets: list[socket.socket] = []
+        self.stopping = threading.Event()
+
+    def tcp(self, ip: str) -> int:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, 0))
+        s.listen()
+        s.settimeout(0.2)
+        self._watch(s, f"tcp {ip}")
+        return s.getsockname()[1]
+
+    def udp(self, ip: str, port: int = 53) -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, port))
+        s.settimeout(0.2)
+        self._watch(s, f"udp {ip}:{port}")
+
+    def _watch(self, s: socket.socket, label: str) -> None:
+        self.sockets.append(s)
+
+        def loop() -> None:
+            while not self.stopping.is_set():
+                try:
+                    if s.type == socket.SOCK_STREAM:
+                        conn, _ = s.accept()
+                        conn.close()
+                    else:
+                        s.recvfrom(512)
+                    self.hits.append(label)
+                except OSError:
+                    continue
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        for s in self.sockets:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def workspaces(platform: LocalHub) -> Iterator[tuple[Workspace, Workspace]]:
+    alice = spawn(platform, "alice", "cardio")
+    try:
+        dave = spawn(platform, "dave", "onco")
+        try:
+            yield alice, dave
+        finally:
+            stop(platform, "dave", "onco")
+    finally:
+        stop(platform, "alice", "cardio")
+
+
+CONNECT = """
+import json, os, socket, urllib.request
+targets = {targets!r}
+result = {{}}
+for label, (ip, port) in targets.items():
+    s = socket.socket()
+    s.settimeout(1.5)
+    try:
+        s.connect((ip, port))
+        result[label] = 'connected'
+    except OSError as e:
+        result[label] = type(e).__name__
+    finally:
+        s.close()
+for ip in {udp_targets!r}:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.sendto(b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x07example\\x03com\\x00\\x00\\x01\\x00\\x01', (ip, 53))
+    except OSError:
+        pass
+    u.close()
+with urllib.request.urlopen(os.environ['JUPYTERHUB_API_URL'], timeout=10) as r:
+    result['hub_api'] = r.status
+print(json.dumps(result))
+"""
+
+
+def test_only_the_hub_api_is_reachable(platform: LocalHub, workspaces) -> None:
+    alice, dave = workspaces
+    site = platform.site
+    alice_net = site.slot(int(_netns_of(platform, "alice", "cardio").split("-")[1]))
+    dave_net = site.slot(int(_netns_of(platform, "dave", "onco").split("-")[1]))
+    main = main_address()
+    listeners = Listeners()
+    try:
+        targets = {
+            "loopback": ("127.0.0.1", listeners.tcp("127.0.0.1")),
+            "own veth host side": (alice_net.host_ip, listeners.tcp(alice_net.host_ip)),
+            "hub address, other port": (site.hub_ip, listeners.tcp(site.hub_ip)),
+            "host main address": (main, listeners.tcp(main)),
+            "proxy public port": ("127.0.0.1", platform.port),
+            "proxy on main address": (main, platform.port),
+            "other sandbox's server": (dave_net.sandbox_ip, 8888),
+            "other sandbox's host side": (dave_net.host_ip, listeners.tcp(dave_net.host_ip)),
+        }
+        udp_targets = [alice_net.host_ip, site.hub_ip, main]
+        for ip in udp_targets:
+            listeners.udp(ip)
+        result = alice.run_json(CONNECT.format(targets=targets, udp_targets=udp_targets))
+    finally:
+        listeners.close()
+    assert result.pop("hub_api") == 200
+    assert all(outcome != "connected" for outcome in result.values()), result
+    assert listeners.hits == []
+
+
+def test_proxy_reaches_the_workspace(platform: LocalHub, workspaces) -> None:
+    alice, _ = workspaces
+    # The proxy (host side) reaches the server: that is the one inbound path.
+    assert alice.get("api/status").status_code == 200
