@@ -55,6 +55,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .demo import DEMO_ADMINS, DEMO_USERS, make_demo_datasets
 
     hub = _hub_from_env()
+    specs = load_projects(hub.projects_file)
     pid_file = hub.state / "jupyterhub.pid"
     if pid_file.exists() and _alive(int(pid_file.read_text() or 0)):
         raise SystemExit(
@@ -76,10 +77,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         hub.start()
         print(f"\n  Cloisonné is running at {hub.url}/\n")
-        print("  Demo logins (user / password):")
+        print("  Demo logins (user / password / role):")
         for name, password in DEMO_USERS.items():
-            role = "admin" if name in DEMO_ADMINS else "researcher"
-            print(f"    {name:<8} {password:<12} ({role})")
+            print(f"    {name:<8} {password:<12} {_roles(name, specs, DEMO_ADMINS)}")
         print(
             "\n  Projects: see hub_config/projects.yaml. Stop with Ctrl-C or `make down`.\n",
             flush=True,
@@ -145,6 +145,15 @@ def cmd_settings(args: argparse.Namespace) -> int:
     for name, (default, help_text) in SETTINGS.items():
         print(f"{name}={os.environ.get(name, default)}\n    {help_text}")
     return 0
+
+
+def _roles(name: str, specs: list, admins: tuple[str, ...]) -> str:
+    member = [s.project.id for s in specs if name in s.members]
+    lead = [s.project.id for s in specs if name in s.leads]
+    parts = [f"researcher in {', '.join(member)}"] if member else []
+    parts += [f"lead of {', '.join(lead)}"] if lead else []
+    parts += ["hub admin"] if name in admins else []
+    return "; ".join(parts) or "no project"
 
 
 def _alive(pid: int) -> bool:

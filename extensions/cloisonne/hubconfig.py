@@ -119,12 +119,11 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     services.append(
         {
             "name": "idle-culler",
+            # with_hub: the culler must not outlive a crashed hub
             "command": [
-                sys.executable,
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={cull_timeout}",
-                f"--cull-every={cull_every}",
+                sys.executable, "-m", "cloisonne.services.with_hub",
+                sys.executable, "-m", "jupyterhub_idle_culler",
+                f"--timeout={cull_timeout}", f"--cull-every={cull_every}",
             ],  # fmt: skip
         }
     )

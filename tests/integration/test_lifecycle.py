@@ -3,6 +3,7 @@ servers are culled."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -24,6 +25,21 @@ def processes_of_uid_range(low: int, high: int) -> list[str]:
 def sandbox_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "bwrap" in line and "clt-" in line]
+
+
+def cullers_of(hub: LocalHub) -> list[int]:
+    """PIDs of idle-culler processes talking to this hub."""
+    marker = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+            environ = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        if b"jupyterhub_idle_culler" in cmdline and marker in environ:
+            pids.append(int(pid))
+    return pids
 
 
 def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:
@@ -62,12 +78,18 @@ def test_servers_survive_a_hub_crash() -> None:
             model = hub.api("GET", f"/users/{user}").json()["servers"][server]
             assert model["ready"]
         assert alice_home.is_dir()
+        # The crashed hub's culler died with it: one culler, not two.
+        deadline = time.monotonic() + 10
+        while len(cullers_of(hub)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(cullers_of(hub)) == 1
         stop(hub, "alice", "cardio")
         stop(hub, "bob", "onco")
         assert leftovers(hub.site) == {"netns": [], "links": [], "nft_tables": [], "cgroups": []}
     finally:
         found = hub.teardown()
     assert not any(found.values()), found
+    assert cullers_of(hub) == []
 
 
 def test_idle_servers_are_culled() -> None:
