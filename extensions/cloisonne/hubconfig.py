@@ -95,6 +95,8 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
         c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub_port}"
         c.Spawner.cmd = [str(Path(sys.prefix, "bin", "jupyterhub-singleuser"))]
+        if os.geteuid() == 0:
+            c.Spawner.args = ["--allow-root"]
         c.SimpleLocalProcessSpawner.home_dir_template = str(state / "simple-homes" / "{username}")
     else:
         if os.geteuid() != 0:
@@ -121,9 +123,14 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
             "name": "idle-culler",
             # with_hub: the culler must not outlive a crashed hub
             "command": [
-                sys.executable, "-m", "cloisonne.services.with_hub",
-                sys.executable, "-m", "jupyterhub_idle_culler",
-                f"--timeout={cull_timeout}", f"--cull-every={cull_every}",
+                sys.executable,
+                "-m",
+                "cloisonne.services.with_hub",
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={cull_timeout}",
+                f"--cull-every={cull_every}",
             ],  # fmt: skip
         }
     )

@@ -8,6 +8,7 @@ run from stop(), poll() and clear_state() alike.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import time
@@ -38,6 +39,10 @@ class CgroupLayout:
 
     @classmethod
     def detect(cls) -> CgroupLayout:
+        return _detect_layout()
+
+    @classmethod
+    def _detect(cls) -> CgroupLayout:
         mounts = _mounts()
         for mountpoint, fstype, _ in mounts:
             if fstype == "cgroup2":
@@ -57,6 +62,12 @@ class CgroupLayout:
                 "workspace limits cannot be enforced"
             )
         return cls(1, roots)
+
+
+@functools.cache
+def _detect_layout() -> CgroupLayout:
+    # Mounts do not change while the hub runs; spawners ask on every readiness poll.
+    return CgroupLayout._detect()
 
 
 class SandboxCgroup:

@@ -113,7 +113,8 @@ class SandboxSpawner(Spawner):
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
-        return [str(Path(sys.prefix, "bin", "jupyterhub-singleuser"))]
+        # jupyterhub-singleuser, minus a 1 s import (see cloisonne.workspace.launch)
+        return [str(Path(sys.prefix, "bin", "python")), "-m", "cloisonne.workspace.launch"]
 
     # -- derived names -------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""What runs inside a workspace: the server launcher (and, later, the guard)."""
