@@ -42,8 +42,8 @@ class CgroupLayout:
         return _detect_layout()
 
     @classmethod
-    def _detect(cls) -> CgroupLayout:
-        mounts = _mounts()
+    def _detect(cls, proc_mounts: str = "/proc/mounts") -> CgroupLayout:
+        mounts = _mounts(proc_mounts)
         for mountpoint, fstype, _ in mounts:
             if fstype == "cgroup2":
                 available = Path(mountpoint, "cgroup.controllers").read_text().split()

@@ -1,0 +1,99 @@
+"""`cloisonne up` (what `make up` runs) and its two ways to stop: Ctrl-C and `cloisonne down`.
+
+Both must stop hub, proxy and workspaces and remove every namespace, interface, nft table and
+cgroup, whatever was running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cloisonne.hubconfig import REPO
+from cloisonne.localhub import LocalHub
+from cloisonne.sandbox.sweep import leftovers
+
+from .conftest import free_port
+from .workspace import spawn
+
+CLOISONNE = str(Path(sys.executable).parent / "cloisonne")
+
+
+def start_up(prefix: str, subnet: str) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
+    state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
+    hub = LocalHub(state=state, port=free_port(), hub_port=free_port(),
+                   proxy_api_port=free_port(), subnet=subnet, prefix=prefix)  # fmt: skip
+    env = hub.env()
+    proc = subprocess.Popen([CLOISONNE, "up"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO)  # fmt: skip
+    banner = []
+    deadline = time.monotonic() + 90
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        banner.append(line)
+        if "Stop with Ctrl-C" in line or proc.poll() is not None:
+            break
+    text = "".join(banner)
+    assert f"Cloisonné is running at {hub.url}/" in text, text
+    assert "alice    alice-demo" in text and "researcher in cardio" in text
+    return proc, hub, env
+
+
+def pids_from(state: Path) -> list[int]:
+    pids = []
+    for name in ("jupyterhub.pid", "proxy.pid"):
+        try:
+            pids.append(int((state / name).read_text()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "cloisonne down"])
+def test_up_then_stop_removes_everything(how: str) -> None:
+    proc, hub, env = start_up("clu", "10.250.0.0/16")
+    try:
+        # The demo platform works: demo data, demo login, a sandboxed workspace.
+        session = requests.Session()
+        session.get(f"{hub.url}/hub/login")
+        login = session.post(f"{hub.url}/hub/login", data={
+            "username": "bob", "password": "bob-demo", "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
+        assert login.url.endswith("/hub/home")
+        ws = spawn(hub, "alice", "cardio")
+        assert "dispensings.csv" in ws.run("import os; print(os.listdir('/data/dcir-sample'))")
+        running = pids_from(hub.state)
+        assert len(running) == 2 and leftovers(hub.site)["netns"]
+        if how == "ctrl-c":
+            proc.send_signal(signal.SIGINT)
+        else:
+            down = subprocess.run([CLOISONNE, "down"], env=env, capture_output=True, text=True,
+                                  timeout=120)  # fmt: skip
+            assert down.returncode == 0, down.stderr
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+        assert "Stopped" in out
+        assert leftovers(hub.site) == {"netns": [], "links": [], "nft_tables": [], "cgroups": []}
+        assert not any(alive(pid) for pid in running)
+        assert hub.site.hub_link not in subprocess.run(["ip", "link"], capture_output=True,
+                                                        text=True).stdout  # fmt: skip
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        hub.teardown()
