@@ -1,0 +1,306 @@
+"""The append-only audit event store, in the hub's database (SQLite by default, or PostgreSQL).
+
+Appends are serialised so the chain never forks: each append locks the one-row head table
+(``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite, which takes the
+database's write lock), reads the current head, inserts the event and moves the head, all in one
+transaction. ``seq`` is also the primary key, so even a writer that bypassed the lock could not
+add a second event with the same number.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL`` by default: a commit no longer waits for an
+fsync (measured here: ~1,500 appends/s with FULL, far more with NORMAL). The trade-off is
+SQLite's documented one: after a power cut (not a process crash) the last transactions before a
+checkpoint may be lost; the database is never corrupted and the chain left is a sound prefix.
+Sites that want every event to survive a power cut set ``sqlite_synchronous="FULL"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from .chain import (
+    GENESIS,
+    Event,
+    VerifyResult,
+    canonical,
+    format_time,
+    make_event,
+    parse_time,
+    verify,
+)
+
+metadata = MetaData()
+
+events_table = Table(
+    "cloisonne_audit_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    # Fixed-format UTC text (see chain.format_time): hashes the same in every database and
+    # sorts as text in time order, so ``--since`` is a plain indexed comparison.
+    Column("time", String(32), nullable=False, index=True),
+    Column("type", String(128), nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("project", String(255), nullable=False),
+    # The canonical JSON text, not a JSON column: PostgreSQL's jsonb would reorder keys and
+    # normalise numbers, and the bytes hashed must be the bytes stored.
+    Column("fields", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+head_table = Table(
+    "cloisonne_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+HEAD_ID = 1
+
+# Statements built once: building and cache-keying them per call was a third of an append's time.
+_LOCK_HEAD = (
+    select(head_table.c.seq, head_table.c.hash)
+    .where(head_table.c.id == bindparam("head_id"))
+    .with_for_update()
+)
+_READ_HEAD = select(head_table.c.seq, head_table.c.hash).where(
+    head_table.c.id == bindparam("head_id")
+)
+_INSERT_EVENTS = insert(events_table)
+_MOVE_HEAD = (
+    update(head_table)
+    .where(head_table.c.id == bindparam("head_id"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
+class AuditStoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last event's sequence number and hash (0 and GENESIS for an empty log)."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    user: str = ""
+    project: str = ""
+    fields: Mapping[str, Any] | None = None
+    time: datetime | None = None
+
+
+def _row_to_event(row: Any) -> Event:
+    return Event(
+        seq=row.seq,
+        time=row.time,
+        type=row.type,
+        user=row.user,
+        project=row.project,
+        fields=json.loads(row.fields),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _configure_sqlite(engine: Engine, synchronous: str, wal: bool) -> None:
+    """Let this module say how each SQLite transaction begins (pysqlite's own handling cannot).
+
+    The recipe from SQLAlchemy's pysqlite documentation: turn off the driver's implicit BEGIN and
+    emit our own, IMMEDIATE for appends (take the write lock before reading the head) and
+    DEFERRED for reads (so readers never queue behind writers).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("cloisonne_sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class AuditStore:
+    """Append, read and verify audit events in a database given by its SQLAlchemy URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "NORMAL",
+        busy_timeout_s: float = 30.0,
+        create: bool = True,
+    ) -> None:
+        if sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"unknown SQLite synchronous mode {sqlite_synchronous!r}")
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
+            if memory:
+                # One shared connection, or each pool connection would see its own empty database.
+                kwargs.update(poolclass=StaticPool)
+                kwargs["connect_args"]["check_same_thread"] = False
+            self.engine = create_engine(url, **kwargs)
+            _configure_sqlite(self.engine, sqlite_synchronous.upper(), wal=not memory)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        """Create the tables and the head row if they are missing (safe to race)."""
+        metadata.create_all(self.engine)
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(head_table.c.id)).first() is None:
+                    conn.execute(insert(head_table).values(id=HEAD_ID, seq=0, hash=GENESIS))
+        except IntegrityError:
+            pass  # another process created it first
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _writer(self) -> Connection:
+        conn = self.engine.connect()
+        if self.is_sqlite:
+            conn.execution_options(cloisonne_sqlite_begin="IMMEDIATE")
+        return conn
+
+    def append(
+        self,
+        type: str,
+        *,
+        user: str = "",
+        project: str = "",
+        fields: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
+    ) -> Event:
+        """Add one event at the end of the chain and return it as stored."""
+        return self.append_many([NewEvent(type, user, project, fields, time)])[0]
+
+    def append_many(self, items: Iterable[NewEvent]) -> list[Event]:
+        """Add several events in one transaction (all or none), in the order given."""
+        items = list(items)
+        if not items:
+            return []
+        with self._writer() as conn, conn.begin():
+            row = conn.execute(_LOCK_HEAD, {"head_id": HEAD_ID}).first()
+            if row is None:
+                raise AuditStoreError("the audit head row is missing; the log was tampered with")
+            seq, prev = row.seq, row.hash
+            out = []
+            for item in items:
+                seq += 1
+                moment = item.time or datetime.now(UTC)
+                ev = make_event(
+                    seq=seq,
+                    time=format_time(moment),
+                    type=item.type,
+                    user=item.user,
+                    project=item.project,
+                    fields=item.fields,
+                    prev_hash=prev,
+                )
+                out.append(ev)
+                prev = ev.hash
+            conn.execute(
+                _INSERT_EVENTS,
+                [{**e.body(), "fields": canonical(e.fields).decode(), "hash": e.hash} for e in out],
+            )
+            conn.execute(_MOVE_HEAD, {"head_id": HEAD_ID, "new_seq": seq, "new_hash": prev})
+        return out
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def head(self) -> Head:
+        """The head as recorded in the head row (what to export for anchoring)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_READ_HEAD, {"head_id": HEAD_ID}).first()
+        if row is None:
+            raise AuditStoreError("the audit head row is missing")
+        return Head(row.seq, row.hash)
+
+    def iter_events(
+        self, since: datetime | str | None = None, *, after_seq: int = 0, batch: int = 2000
+    ) -> Iterator[Event]:
+        """Events in sequence order, in batches (constant memory for any log size)."""
+        since_text = None
+        if since is not None:
+            since_text = format_time(since if isinstance(since, datetime) else parse_time(since))
+        last = after_seq
+        while True:
+            query = select(events_table).where(events_table.c.seq > last)
+            if since_text is not None:
+                query = query.where(events_table.c.time >= since_text)
+            query = query.order_by(events_table.c.seq).limit(batch)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield _row_to_event(row)
+            if len(rows) < batch:
+                return
+            last = rows[-1].seq
+
+    def verify(self, *, expected_head: str | None = None) -> VerifyResult:
+        """Check the whole chain, then that it ends where the head row says it does.
+
+        The head-row check catches the one edit the chain alone cannot: deleting the last
+        events. (An attacker who also rewrites the head row is caught by ``expected_head``.)
+        """
+        result = verify(self.iter_events(), expected_head=expected_head)
+        if not result.ok:
+            return result
+        head = self.head()
+        if (head.seq, head.hash) != (result.count, result.head):
+            return VerifyResult(
+                False,
+                result.count,
+                result.head,
+                first_bad_seq=result.count + 1 if head.seq > result.count else head.seq,
+                reason=(
+                    f"the head row records event {head.seq} ({head.hash[:12]}...) but the chain "
+                    f"ends at event {result.count} (deleted or added at the end)"
+                ),
+            )
+        return result
