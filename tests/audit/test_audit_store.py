@@ -211,3 +211,58 @@ def test_in_memory_sqlite_works() -> None:
 def test_bad_synchronous_mode_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError):
         AuditStore(f"sqlite:///{tmp_path}/x.db", sqlite_synchronous="FAST")
+
+
+def _forged_row(seq: int, prev_hash: str) -> dict:
+    from cloisonne.audit.chain import canonical, make_event
+
+    ev = make_event(seq=seq, time="2026-11-29T12:00:00.000000Z", type="forged", prev_hash=prev_hash)
+    return {**ev.body(), "fields": canonical(ev.fields).decode(), "hash": ev.hash}
+
+
+def test_tamper_event_before_the_first(db_url: str) -> None:
+    store = AuditStore(db_url)
+    fill(store, 3)
+    _tamper(store, sa.insert(events_table).values(**_forged_row(0, GENESIS)))
+    result = store.verify()
+    assert not result.ok and result.first_bad_seq == 0 and result.position == 1
+    store.close()
+
+
+def test_tamper_event_beyond_the_head(db_url: str) -> None:
+    store = AuditStore(db_url)
+    fill(store, 3)
+    head = store.head()
+    _tamper(store, sa.insert(events_table).values(**_forged_row(4, head.hash)))
+    result = store.verify()
+    assert not result.ok and result.first_bad_seq == 4 and "beyond the head" in result.reason
+    store.close()
+
+
+def test_verify_while_others_append(db_url: str) -> None:
+    store = AuditStore(db_url)
+    fill(store, 50)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def appender() -> None:
+        writer = AuditStore(db_url)
+        try:
+            while not stop.is_set():
+                writer.append("live.event")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            writer.close()
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    try:
+        results = [store.verify() for _ in range(15)]
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
+    assert results[-1].count >= 50 and store.verify().ok
+    store.close()

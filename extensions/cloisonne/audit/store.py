@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -299,15 +300,28 @@ class AuditStore:
         return Head(row.seq, row.hash)
 
     def iter_events(
-        self, since: datetime | str | None = None, *, after_seq: int = 0, batch: int = 2000
+        self,
+        since: datetime | str | None = None,
+        *,
+        after_seq: int | None = None,
+        until_seq: int | None = None,
+        batch: int = 2000,
     ) -> Iterator[Event]:
-        """Events in sequence order, in batches (constant memory for any log size)."""
+        """Events in sequence order, in batches (constant memory for any log size).
+
+        No lower bound by default: an event forged with a sequence number of 0 or below must
+        still be read (and rejected) by ``verify``.
+        """
         since_text = None
         if since is not None:
             since_text = format_time(since if isinstance(since, datetime) else parse_time(since))
         last = after_seq
         while True:
-            query = select(events_table).where(events_table.c.seq > last)
+            query = select(events_table)
+            if last is not None:
+                query = query.where(events_table.c.seq > last)
+            if until_seq is not None:
+                query = query.where(events_table.c.seq <= until_seq)
             if since_text is not None:
                 query = query.where(events_table.c.time >= since_text)
             query = query.order_by(events_table.c.seq).limit(batch)
@@ -319,16 +333,23 @@ class AuditStore:
                 return
             last = rows[-1].seq
 
-    def verify(self, *, expected_head: str | None = None) -> VerifyResult:
-        """Check the whole chain, then that it ends where the head row says it does.
+    def _max_seq(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(events_table.c.seq))).scalar()
 
-        The head-row check catches the one edit the chain alone cannot: deleting the last
-        events. (An attacker who also rewrites the head row is caught by ``expected_head``.)
+    def verify(self, *, expected_head: str | None = None) -> VerifyResult:
+        """Check the chain up to the head, that it ends where the head row says, and that
+        nothing lies beyond the head. Safe to run while other processes append.
+
+        The head is read first and the chain checked up to it, so events appended meanwhile
+        are not mistaken for tampering. The head-row check catches what the chain alone cannot:
+        deleting the last events, or adding events without moving the head (which no append
+        does). An attacker who also rewrites the head row is caught by ``expected_head``.
         """
-        result = verify(self.iter_events(), expected_head=expected_head)
+        head = self.head()
+        result = verify(self.iter_events(until_seq=head.seq), expected_head=expected_head)
         if not result.ok:
             return result
-        head = self.head()
         if (head.seq, head.hash) != (result.count, result.head):
             return VerifyResult(
                 False,
@@ -337,7 +358,18 @@ class AuditStore:
                 first_bad_seq=result.count + 1 if head.seq > result.count else head.seq,
                 reason=(
                     f"the head row records event {head.seq} ({head.hash[:12]}...) but the chain "
-                    f"ends at event {result.count} (deleted or added at the end)"
+                    f"ends at event {result.count} (events deleted at the end)"
                 ),
+            )
+        last = self._max_seq()  # read before the head again: an append moves both at once
+        now = self.head()
+        if last is not None and last > now.seq:
+            return VerifyResult(
+                False,
+                result.count,
+                result.head,
+                first_bad_seq=now.seq + 1,
+                reason=f"event(s) up to {last} lie beyond the head row's event {now.seq} "
+                "(added without the append lock)",
             )
         return result
