@@ -336,3 +336,13 @@ def test_distinct_labels_are_not_identifiers() -> None:
     })  # fmt: skip
     assert run(identifiers, table) == []
     assert run(identifiers, pd.DataFrame({"code": ["diabetes2024type"]})) == []
+
+
+def test_decimals_are_never_nirs() -> None:
+    from cloisonne.sdc.identifiers import find_nirs, looks_like_nir
+
+    table = pd.DataFrame({"montant": [12.345678901234, 1841275123456.5, 0.1841275123456]})
+    assert run(identifiers, table) == []
+    assert not looks_like_nir(12.345678901234)
+    assert find_nirs("3.1841275123456") == [] and find_nirs("1841275123456.5") == []
+    assert find_nirs("NIR 1.84.12.75.123.456") == ["1.84.12.75.123.456"]

@@ -22,10 +22,11 @@ import pandas as pd
 from .columns import normalise
 
 NIR = re.compile(
-    r"(?<![0-9A-Za-z])([1-478]\d{2}(?:0[1-9]|1[0-2]|[2-9]\d)(?:\d{2}|2[AaBb])\d{6})"
-    r"[ .]?(\d{2})?(?![0-9A-Za-z])"
+    # sex, year, month, département (2A/2B: Corsica), commune, order, optional key; a space or
+    # a dot may separate the groups, as when the number is written out.
+    r"(?<![0-9A-Za-z.,])([1-478])[ .]?(\d{2})[ .]?(0[1-9]|1[0-2]|[2-9]\d)[ .]?(\d{2}|2[AaBb])"
+    r"[ .]?(\d{3})[ .]?(\d{3})(?:[ .]?(\d{2}))?(?![0-9A-Za-z]|[.,]\d)"
 )
-_NIR_SPACED = re.compile(r"(?<=\d)[ .](?=[\dAB])")
 TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
 HEX = re.compile(r"^[0-9a-fA-F]{32,}$")
 ID_NAME = re.compile(
@@ -44,20 +45,31 @@ def nir_key_ok(first13: str, key: str) -> bool:
 
 
 def find_nirs(text: str) -> list[str]:
-    """NIR-like numbers in free text (spaces or dots between groups allowed)."""
-    compact = _NIR_SPACED.sub("", text)
+    """NIR-like numbers in free text (spaces or dots between the groups allowed)."""
     found = []
-    for match in NIR.finditer(compact):
-        first13, key = match.group(1), match.group(2)
+    for match in NIR.finditer(text):
+        first13, key = "".join(match.groups()[:6]), match.group(7)
         if key is None or nir_key_ok(first13, key):
             found.append(match.group(0))
     return found
 
 
 def looks_like_nir(value: object) -> bool:
-    """Whether a cell holds a NIR-like number (an integer-valued float counts as digits)."""
-    if isinstance(value, float) and value.is_integer():
+    """Whether a cell holds a NIR-like number. Numbers count only when whole (a NIR read by
+    pandas as an integer, or a float that is one); decimals never do."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        if not value.is_integer():
+            return False
         value = int(value)
+    if not isinstance(value, str | int):
+        try:
+            if float(value) != int(value):  # numpy numbers
+                return False
+            value = int(value)
+        except (TypeError, ValueError, OverflowError):
+            value = str(value)
     return bool(find_nirs(str(value)))
 
 
