@@ -6,6 +6,25 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from airlock_helpers import (
+    FILES,
+    PROJECT,
+    alice,
+    alice_lead,
+    approve_all,
+    at,
+    bob,
+    checks_for,
+    lea,
+    leo,
+    lou,
+    olga,
+    request_in,
+    rfile,
+    step,
+    submitted,
+    valid_call,
+)
 from cloisonne.airlock.events import EventType
 from cloisonne.airlock.model import (
     FINAL_STATES,
@@ -29,25 +48,6 @@ from cloisonne.airlock.states import (
     next_actions,
     next_states,
     transition,
-)
-from helpers import (
-    FILES,
-    PROJECT,
-    alice,
-    alice_lead,
-    approve_all,
-    at,
-    bob,
-    checks_for,
-    lea,
-    leo,
-    lou,
-    olga,
-    request_in,
-    rfile,
-    step,
-    submitted,
-    valid_call,
 )
 
 VALID = [(s, a) for a, rule in VALID_STATE_TRANSITIONS.items() for s in sorted(rule.sources)]

@@ -5,10 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from airlock_helpers import (
+    alice,
+    approve_all,
+    bob,
+    lea,
+    leo,
+    lou,
+    olga,
+    request_in,
+    step,
+    submitted,
+)
 from cloisonne.airlock.model import SYSTEM, Decision, FileVote, State
 from cloisonne.airlock.states import Action, PermissionDenied
 from cloisonne.airlock.visibility import reviews_unblinded, view_for
-from helpers import alice, approve_all, bob, lea, leo, lou, olga, request_in, step, submitted
 
 
 def one_review_in():

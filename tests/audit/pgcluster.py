@@ -8,6 +8,7 @@ Missing binaries: ``apt-get install -y postgresql`` (about 10 s on Debian).
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -52,12 +53,18 @@ class Cluster:
     port: int
     pid: int
     run_as: list[str]
+    stopped: bool = False
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
+        """Stop the server (pg_ctl, then its PID) and remove its files; safe to call twice
+        (a second call never signals a PID that may since belong to another process)."""
+        if self.stopped:
+            return
+        self.stopped = True
         pg_ctl = find_bin("pg_ctl")
         data = self.directory / "data"
         if pg_ctl:
@@ -139,4 +146,6 @@ def start(*, fsync: bool = False) -> Cluster:
             _kill_pid(int(pidfile.read_text().splitlines()[0]))
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    return Cluster(directory=directory, port=port, pid=pid, run_as=run_as)
+    cluster = Cluster(directory=directory, port=port, pid=pid, run_as=run_as)
+    atexit.register(cluster.stop)  # if the caller's own cleanup never runs
+    return cluster
