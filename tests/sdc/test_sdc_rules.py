@@ -346,3 +346,10 @@ def test_decimals_are_never_nirs() -> None:
     assert not looks_like_nir(12.345678901234)
     assert find_nirs("3.1841275123456") == [] and find_nirs("1841275123456.5") == []
     assert find_nirs("NIR 1.84.12.75.123.456") == ["1.84.12.75.123.456"]
+
+
+def test_saved_row_index_is_a_label() -> None:
+    table = pd.DataFrame({"Unnamed: 0": [0, 1, 2], "sexe": ["F", "H", "F"], "n": [20, 30, 40]})
+    s = classify(table, S)
+    assert s.labels == ("Unnamed: 0", "sexe") and s.unclear == ()
+    assert classify(pd.DataFrame({"Unnamed: 0": [3, 1, 2]}), S).unclear == ("Unnamed: 0",)

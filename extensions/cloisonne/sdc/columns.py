@@ -16,7 +16,8 @@ names, with the site's own lists on top:
   ``second_largest``, optionally prefixed with the magnitude's name).
 - **label** columns: text, categorical, boolean and date columns (the cells' coordinates), and
   numeric columns named as coordinates (``annee``, ``year``, ``age``, ``mois``, ``code``,
-  ``region``, ``departement``, ``classe``, ``tranche``...).
+  ``region``, ``departement``, ``classe``, ``tranche``...), and a saved row index
+  (``Unnamed: 0`` or ``index`` holding 0..n-1 or 1..n).
 - **statistic** columns: other numeric columns whose values are not all whole (means, rates,
   coefficients): no cell rule applies to them.
 - **unclear** columns: whole-number columns with none of these names. A table with any is
@@ -110,6 +111,20 @@ def is_whole(values: pd.Series) -> bool:
     return not present.empty and bool(((present % 1) == 0).all())
 
 
+def is_row_number(name: object, values: pd.Series) -> bool:
+    """A saved DataFrame index (``Unnamed: 0`` holding 0..n-1, or a column of 1..n): a label."""
+    present = values.dropna()
+    if len(present) != len(values) or present.empty or not is_whole(present):
+        return False
+    numbers = present.astype("int64").tolist()
+    start = numbers[0]
+    return (
+        start in (0, 1)
+        and numbers == list(range(start, start + len(numbers)))
+        and (str(name).startswith("Unnamed:") or normalise(name) in {"", "index", "row", "ligne"})
+    )
+
+
 @dataclass(frozen=True)
 class TableStructure:
     labels: tuple[str, ...]
@@ -131,7 +146,11 @@ def classify(table: pd.DataFrame, settings: SDCSettings) -> TableStructure:
     for name in table.columns:
         values = as_numbers(table[name])
         key = normalise(name)
-        if values is None or (is_label_name(name) and not is_count_name(name, settings)):
+        if (
+            values is None
+            or (is_label_name(name) and not is_count_name(name, settings))
+            or is_row_number(name, values)
+        ):
             labels.append(name)
         elif any(key == t or key.endswith("_" + t) for t in TOP1_NAMES) and top1 is None:
             top1 = name

@@ -72,7 +72,8 @@ def nk_from_top(total: float, top_n_sum: float, k: float = 0.9) -> bool:
 
 def cell_name(table: pd.DataFrame, labels: Sequence[str], row: int, column: object) -> str:
     """``row 3 (sexe=F, age=60+), column 'n'``: rows counted from 1, as a spreadsheet shows."""
-    coords = ", ".join(f"{c}={table.iloc[row][c]}" for c in labels[:4])
+    named = [c for c in labels if not str(c).startswith("Unnamed:")]
+    coords = ", ".join(f"{c}={table.iloc[row][c]}" for c in named[:4])
     return f"row {row + 1}" + (f" ({coords})" if coords else "") + f", column '{column}'"
 
 
