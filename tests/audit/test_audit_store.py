@@ -266,3 +266,23 @@ def test_verify_while_others_append(db_url: str) -> None:
     assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
     assert results[-1].count >= 50 and store.verify().ok
     store.close()
+
+
+def _create_and_append(url: str, k: int) -> None:
+    store = AuditStore(url)  # all start on an empty database: create() races
+    for i in range(10):
+        store.append("race.event", user=f"p{k}", fields={"i": i})
+    store.close()
+
+
+def test_processes_racing_to_create_the_tables(db_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_create_and_append, args=(db_url, k)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    store = AuditStore(db_url)
+    assert store.verify().ok and store.head().seq == 40
+    store.close()

@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 from .chain import (
@@ -192,8 +192,18 @@ class AuditStore:
             self.create()
 
     def create(self) -> None:
-        """Create the tables and the head row if they are missing (safe to race)."""
-        metadata.create_all(self.engine)
+        """Create the tables and the head row if they are missing (safe to race).
+
+        Two processes creating the tables at once on PostgreSQL can both pass the existence
+        check, and the loser's CREATE fails on the catalog: the tables exist then, so retry.
+        """
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (IntegrityError, ProgrammingError, OperationalError):
+                if attempt == 2:
+                    raise
         try:
             with self.engine.begin() as conn:
                 if conn.execute(select(head_table.c.id)).first() is None:
