@@ -139,8 +139,8 @@ def _configure_sqlite(engine: Engine, synchronous: str, wal: bool) -> None:
     """Let this module say how each SQLite transaction begins (pysqlite's own handling cannot).
 
     The recipe from SQLAlchemy's pysqlite documentation: turn off the driver's implicit BEGIN and
-    emit our own: DEFERRED for SQLAlchemy's transactions (reads and table creation, so readers
-    never queue behind writers); appends emit BEGIN IMMEDIATE themselves (``append_many``).
+    emit our own: DEFERRED for reads (readers never queue behind writers), IMMEDIATE where a
+    transaction reads and then writes (``create``; appends emit it themselves, ``append_many``).
     """
 
     @event.listens_for(engine, "connect")
@@ -154,7 +154,8 @@ def _configure_sqlite(engine: Engine, synchronous: str, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN DEFERRED")
+        mode = conn.get_execution_options().get("cloisonne_sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class AuditStore:
@@ -194,22 +195,23 @@ class AuditStore:
     def create(self) -> None:
         """Create the tables and the head row if they are missing (safe to race).
 
-        Two processes creating the tables at once on PostgreSQL can both pass the existence
-        check, and the loser's CREATE fails on the catalog: the tables exist then, so retry.
+        One transaction, taking SQLite's write lock up front (a deferred one that reads the
+        schema first fails at once with "database is locked" if another process wrote in
+        between). On PostgreSQL two processes can both find the tables missing, and the
+        loser's CREATE fails on the catalog: the tables exist by then, so it retries.
         """
         for attempt in range(3):
             try:
-                metadata.create_all(self.engine)
-                break
+                with self.engine.connect() as conn:
+                    conn.execution_options(cloisonne_sqlite_begin="IMMEDIATE")
+                    with conn.begin():
+                        metadata.create_all(conn)
+                        if conn.execute(select(head_table.c.id)).first() is None:
+                            conn.execute(insert(head_table).values(id=HEAD_ID, seq=0, hash=GENESIS))
+                return
             except (IntegrityError, ProgrammingError, OperationalError):
                 if attempt == 2:
                     raise
-        try:
-            with self.engine.begin() as conn:
-                if conn.execute(select(head_table.c.id)).first() is None:
-                    conn.execute(insert(head_table).values(id=HEAD_ID, seq=0, hash=GENESIS))
-        except IntegrityError:
-            pass  # another process created it first
 
     def close(self) -> None:
         self.engine.dispose()
