@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from .acro import acro_outputs, is_acro_results, outputs_for_file
 from .findings import FileReport, Finding, RequestReport, Status
 from .identifiers import find_nirs
-from .notebooks import _PANDAS_SHAPE_TEXT, check_notebook
+from .notebooks import PANDAS_SHAPE_TEXT, check_notebook
 from .readers import (
     ReadError,
     decode_text,
@@ -84,7 +84,7 @@ def _text_findings(text: str, settings: SDCSettings) -> list[Finding]:
     if nirs:
         out.append(Finding("nir", Status.FAIL, f"{len(nirs)} NIR-like number(s) in the text",
                            cells=len(nirs)))  # fmt: skip
-    rows = [int(m.group(1)) for m in _PANDAS_SHAPE_TEXT.finditer(text)]
+    rows = [int(m.group(1)) for m in PANDAS_SHAPE_TEXT.finditer(text)]
     if rows and max(rows) > settings.max_rows:
         out.append(Finding("row-cap", Status.FAIL,
                            f"a printed table of {max(rows)} rows, more than the cap of "

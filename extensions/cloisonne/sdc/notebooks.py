@@ -16,8 +16,8 @@ from .findings import Finding, Status
 from .identifiers import find_nirs
 from .settings import SDCSettings
 
-_PANDAS_SHAPE_TEXT = re.compile(r"\[(\d+) rows x (\d+) columns\]")
-_PANDAS_SHAPE_HTML = re.compile(r"<p>(\d+) rows × (\d+) columns</p>")
+PANDAS_SHAPE_TEXT = re.compile(r"\[(\d+) rows x (\d+) columns\]")
+PANDAS_SHAPE_HTML = re.compile(r"<p>(\d+) rows × (\d+) columns</p>")
 _TABLE_ROW = re.compile(r"<tr[\s>]", re.IGNORECASE)
 _THEAD = re.compile(r"<thead.*?</thead>", re.IGNORECASE | re.DOTALL)
 
@@ -42,12 +42,12 @@ def table_rows(output: dict[str, Any]) -> int | None:
     texts = [_text(output.get("text")), _text(data.get("text/plain"))]
     html = _text(data.get("text/html"))
     rows: list[int] = []
-    if (shape := _PANDAS_SHAPE_HTML.search(html)) is not None:
+    if (shape := PANDAS_SHAPE_HTML.search(html)) is not None:
         rows.append(int(shape.group(1)))
     elif "<table" in html.lower():
         rows.append(len(_TABLE_ROW.findall(_THEAD.sub("", html))))
     for text in texts:
-        rows += [int(m.group(1)) for m in _PANDAS_SHAPE_TEXT.finditer(text)]
+        rows += [int(m.group(1)) for m in PANDAS_SHAPE_TEXT.finditer(text)]
     resource = data.get("application/vnd.dataresource+json")
     if isinstance(resource, dict) and isinstance(resource.get("data"), list):
         rows.append(len(resource["data"]))
