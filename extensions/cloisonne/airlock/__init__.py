@@ -1,0 +1,1 @@
+"""The export airlock: request model, state machine, permissions, what each viewer sees."""
