@@ -9,7 +9,8 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CHP := .node/node_modules/.bin/configurable-http-proxy
-APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv python3-dev nodejs npm
+APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv python3-dev nodejs npm \
+	postgresql
 PYTEST_ARGS ?=
 
 .PHONY: help up down test unit integration lint bench deps root clean
@@ -37,7 +38,7 @@ root:
 
 $(VENV)/.stamp: pyproject.toml | .deps/apt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock]'
 	@touch $@
 
 $(CHP): | .deps/apt

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from .audit import cli as audit_cli
 from .hubconfig import SETTINGS, setting
 from .projects import ProjectError, load_projects
 
@@ -181,11 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", help="also check that dataset folders exist here")
     p.set_defaults(func=cmd_validate)
     sub.add_parser("settings", help="list hub settings").set_defaults(func=cmd_settings)
+    audit_cli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if args.command == "audit":
+        # The audit log lives in the hub's database unless told otherwise.
+        state = Path(setting(os.environ, "CLOISONNE_STATE"))
+        os.environ.setdefault(audit_cli.DB_ENV, f"sqlite:///{state / 'jupyterhub.sqlite'}")
+        return audit_cli.main(argv)
     return args.func(args)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .audit.hub_events import HubAudit
 from .projects import ProjectError, load_projects
 from .sandbox import host
 from .sandbox.network import SiteNetwork
@@ -32,6 +33,10 @@ SETTINGS = {
     "CLOISONNE_CULL_TIMEOUT": ("3600", "seconds of inactivity before a workspace is stopped"),
     "CLOISONNE_CULL_EVERY": ("0", "seconds between culler checks (0: timeout / 2)"),
     "CLOISONNE_SPAWNER": ("sandbox", "sandbox | simple (no isolation; benchmark baseline only)"),
+    "CLOISONNE_SERVICE_PORT": (
+        "8082",
+        "cloisonne service port (audit, airlock) on the hub address",
+    ),
     "CLOISONNE_ADMIN_TOKEN": ("", "if set, an API token for the 'cloisonne-ops' service"),
     "CLOISONNE_CHP": (
         str(REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"),
@@ -163,5 +168,49 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
                 "services": ["cloisonne-ops"],
             }
         )
+    configure_service(c, env, state, site, services, roles)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+
+
+SERVICE = "cloisonne"
+
+
+def configure_service(
+    c: Any, env: Mapping[str, str], state: Path, site: SiteNetwork, services: list, roles: list
+) -> None:
+    """The cloisonne service (audit log API) and the hub's own audit hooks."""
+    db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    port = int(setting(env, "CLOISONNE_SERVICE_PORT"))
+    service_host = site.hub_ip if setting(env, "CLOISONNE_SPAWNER") != "simple" else "127.0.0.1"
+    url = f"http://{service_host}:{port}"
+    services.append(
+        {
+            "name": SERVICE,
+            "url": url,
+            "command": [
+                sys.executable,
+                "-m",
+                "cloisonne.services.with_hub",
+                sys.executable,
+                "-m",
+                "cloisonne.service",
+            ],  # fmt: skip
+            "environment": {"CLOISONNE_AUDIT_DB": db_url},
+            "oauth_no_confirm": True,
+        }
+    )
+    # Every user may call the service (it checks what each caller may do); a workspace's token
+    # may too, which is how the guard appends its audit events.
+    roles.append({"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]})
+    c.Spawner.server_token_scopes = [
+        "users:activity!user", "access:servers!server", f"access:services!service={SERVICE}",
+    ]  # fmt: skip
+    c.Spawner.environment = {"CLOISONNE_SERVICE_URL": f"{url}/services/{SERVICE}/"}
+    c.SandboxSpawner.service_endpoints = [f"{service_host}:{port}"]
+
+    audit = HubAudit(db_url)
+    c.Authenticator.post_auth_hook = audit.login
+    c.Spawner.pre_spawn_hook = audit.spawn
+    c.Spawner.post_stop_hook = audit.stop
+    c.JupyterHub.tornado_settings = {"log_function": audit.log_request}

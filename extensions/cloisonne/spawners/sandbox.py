@@ -101,6 +101,12 @@ class SandboxSpawner(Spawner):
         help="Root-owned Jupyter config directory mounted read-only at /opt/cloisonne/jupyter "
         "and pinned as JUPYTER_CONFIG_DIR, so user-level config cannot override it.",
     )
+    service_endpoints = List(
+        Unicode(),
+        config=True,
+        help="'host:port' of platform services every workspace may reach besides the hub API "
+        "(the cloisonne audit/airlock service, the project's S3 endpoint).",
+    )
     pid = Integer(0)
 
     @default("system_paths")
@@ -168,12 +174,20 @@ class SandboxSpawner(Spawner):
             shared_root=str(Path(self.state_root, "shared")),
             hub_api=planlib.Endpoint(self.site.hub_ip, hub_port, "hub API"),
             project_gid_base=self.project_gid_base,
+            extra_endpoints=tuple(
+                planlib.Endpoint(host, int(port), "platform service")
+                for host, _, port in (e.rpartition(":") for e in self.service_endpoints)
+            ),
         )
         user = planlib.User(self.user.name, self.uid_base + self.user.id)
         plan = planlib.plan_workspace(project, user, settings, project_index=project_index)
         # The hub's own variables (API token, URLs) join the plan's; the plan wins on clashes
         # except for PATH, which points at the Python environment bound into the sandbox.
-        env = {k: v for k, v in self.get_env().items() if k.startswith("JUPYTERHUB_")}
+        env = {
+            k: v
+            for k, v in self.get_env().items()
+            if k.startswith("JUPYTERHUB_") or k in self.environment
+        }
         env.update(plan.env_dict())
         env["PATH"] = f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"
         env["JUPYTER_CONFIG_DIR"] = "/opt/cloisonne/jupyter"

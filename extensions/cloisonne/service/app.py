@@ -1,0 +1,105 @@
+"""The service's web application: routes, authentication, JSON errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from ..audit.store import AuditStore, NewEvent
+from .identity import Caller, caller_from_model
+
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+MAX_BODY = 256 * 1024
+MAX_EVENTS = 500
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    @property
+    def store(self) -> AuditStore:
+        return self.settings["audit_store"]
+
+    def caller(self) -> Caller:
+        model = self.get_current_user()
+        if not model:
+            raise web.HTTPError(403, "a hub token is required")
+        return caller_from_model(model)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reason = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": reason}))
+
+    def json_body(self) -> Any:
+        if len(self.request.body) > MAX_BODY:
+            raise web.HTTPError(413, f"body over {MAX_BODY} bytes")
+        try:
+            return json.loads(self.request.body or b"null")
+        except json.JSONDecodeError as exc:
+            raise web.HTTPError(400, f"body is not JSON: {exc.msg}") from None
+
+
+class AuditEventsHandler(BaseHandler):
+    """POST: a workspace appends events for its own user and project. Nothing else is served:
+    there is no route to change or delete an event."""
+
+    async def post(self) -> None:
+        caller = self.caller()
+        if caller.project is None:
+            raise web.HTTPError(403, "only a workspace's own server token may append events")
+        body = self.json_body()
+        items = body if isinstance(body, list) else [body]
+        if not items or len(items) > MAX_EVENTS:
+            raise web.HTTPError(400, f"send 1 to {MAX_EVENTS} events")
+        events = []
+        for item in items:
+            if not isinstance(item, dict) or not EVENT_TYPE.match(str(item.get("type", ""))):
+                raise web.HTTPError(400, "each event needs a 'type' such as 'guard.read'")
+            fields = item.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise web.HTTPError(400, "'fields' must be an object")
+            # user and project come from the token, never from the body
+            events.append(NewEvent(item["type"], caller.user, caller.project, fields))
+        stored = await asyncio.to_thread(self.store.append_many, events)
+        self.set_status(201)
+        self.finish({"events": [{"seq": e.seq, "hash": e.hash} for e in stored]})
+
+
+class AuditHeadHandler(BaseHandler):
+    """GET: the head (last seq and hash), for anchoring elsewhere. Admins only."""
+
+    async def get(self) -> None:
+        if not self.caller().admin:
+            raise web.HTTPError(403, "admins only")
+        head = await asyncio.to_thread(self.store.head)
+        self.finish({"seq": head.seq, "hash": head.hash})
+
+
+class HealthHandler(web.RequestHandler):
+    def get(self) -> None:
+        self.finish({"status": "ok"})
+
+
+def make_app(store: AuditStore, prefix: str | None = None) -> web.Application:
+    prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cloisonne/")
+    hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+    routes = [
+        (r"api/health", HealthHandler),
+        (r"api/audit/events", AuditEventsHandler),
+        (r"api/audit/head", AuditHeadHandler),
+    ]
+    return web.Application(
+        [(url_path_join(prefix, path), handler) for path, handler in routes],
+        hub_auth=hub_auth,
+        audit_store=store,
+        cookie_secret=os.urandom(32),
+    )

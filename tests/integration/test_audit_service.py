@@ -1,0 +1,97 @@
+"""The audit log through the real service and hub: who may append, what the hub records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from cloisonne.audit.store import AuditStore
+from cloisonne.localhub import LocalHub
+
+from .workspace import spawn, stop, user_token
+
+APPEND = """
+import json, os, urllib.request
+def post(body, token=os.environ['JUPYTERHUB_API_TOKEN']):
+    req = urllib.request.Request(os.environ['CLOISONNE_SERVICE_URL'] + 'api/audit/events',
+        data=json.dumps(body).encode(), method='POST',
+        headers={'Authorization': 'token ' + token, 'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+print(json.dumps([
+    post({'type': 'test.hello', 'fields': {'n': 1}}),
+    post({'type': 'test.spoof', 'user': 'dave', 'project': 'onco', 'fields': {}}),
+    post({'type': 'Not A Type'}),
+]))
+"""
+
+
+def events(hub: LocalHub) -> list:
+    store = AuditStore(f"sqlite:///{hub.state / 'jupyterhub.sqlite'}", create=False)
+    try:
+        return list(store.iter_events())
+    finally:
+        store.close()
+
+
+def test_workspace_appends_only_as_itself(platform: LocalHub) -> None:
+    ws = spawn(platform, "alice", "cardio")
+    try:
+        (ok, spoof, bad) = ws.run_json(APPEND)
+        assert ok[0] == 201 and ok[1]["events"][0]["seq"] > 0
+        assert spoof[0] == 201 and bad[0] == 400
+        stored = {e.type: e for e in events(platform)}
+        assert (stored["test.hello"].user, stored["test.hello"].project) == ("alice", "cardio")
+        # user and project come from the token, whatever the body says
+        assert (stored["test.spoof"].user, stored["test.spoof"].project) == ("alice", "cardio")
+    finally:
+        stop(platform, "alice", "cardio")
+
+
+def service_url(hub: LocalHub) -> str:
+    return f"{hub.url}/services/cloisonne/api/audit/"
+
+
+def test_users_cannot_append_edit_or_delete(platform: LocalHub) -> None:
+    token = user_token(platform, "bob")
+    headers = {"Authorization": f"token {token}"}
+    r = requests.post(service_url(platform) + "events", json={"type": "x.y"}, headers=headers)
+    assert r.status_code == 403 and "server token" in r.json()["message"]
+    for method in ("PUT", "PATCH", "DELETE"):
+        r = requests.request(method, service_url(platform) + "events", headers=headers)
+        assert r.status_code == 405
+    assert requests.get(service_url(platform) + "head", headers=headers).status_code == 403
+
+
+def test_hub_records_logins_spawns_stops_and_group_changes(platform: LocalHub) -> None:
+    session = requests.Session()
+    session.get(f"{platform.url}/hub/login")
+    session.post(f"{platform.url}/hub/login", data={"username": "dave", "password": "d-pw",
+                                                    "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
+    spawn(platform, "dave", "onco")
+    stop(platform, "dave", "onco")
+    assert platform.api("POST", "/groups/onco/users", json={"users": ["eve"]}).ok
+    assert platform.api("DELETE", "/groups/onco/users", json={"users": ["eve"]}).ok
+    seen = [(e.type, e.user, e.project) for e in events(platform)]
+    assert ("hub.login", "dave", "") in seen
+    assert ("hub.spawn", "dave", "onco") in seen and ("hub.stop", "dave", "onco") in seen
+    changes = [e for e in events(platform) if e.type == "hub.group_change"]
+    assert [(e.user, e.fields["method"], e.fields["users"]) for e in changes[-2:]] == [
+        ("cloisonne-ops", "POST", ["eve"]), ("cloisonne-ops", "DELETE", ["eve"])
+    ]  # fmt: skip
+
+
+def test_chain_verifies_with_the_cli(platform: LocalHub) -> None:
+    cli = Path(sys.executable).parent / "cloisonne"
+    env = {**platform.env()}
+    result = subprocess.run([str(cli), "audit", "verify"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    head = subprocess.run([str(cli), "audit", "head"], env=env, capture_output=True, text=True)
+    seq, digest = head.stdout.split()
+    assert int(seq) == events(platform)[-1].seq and digest == events(platform)[-1].hash
