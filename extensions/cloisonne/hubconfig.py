@@ -37,6 +37,14 @@ SETTINGS = {
         "8082",
         "cloisonne service port (audit, airlock) on the hub address",
     ),
+    "CLOISONNE_OUTFLOW_BUDGET": (
+        "50M",
+        "bytes a project may send to browsers per day before an alert",
+    ),
+    "CLOISONNE_EGRESS_PROBES": (
+        "",
+        "addresses workspaces must not reach, probed at start (default: public + metadata)",
+    ),
     "CLOISONNE_ADMIN_TOKEN": ("", "if set, an API token for the 'cloisonne-ops' service"),
     "CLOISONNE_CHP": (
         str(REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"),
@@ -196,7 +204,10 @@ def configure_service(
                 "-m",
                 "cloisonne.service",
             ],  # fmt: skip
-            "environment": {"CLOISONNE_AUDIT_DB": db_url},
+            "environment": {
+                "CLOISONNE_AUDIT_DB": db_url,
+                "CLOISONNE_OUTFLOW_BUDGET": setting(env, "CLOISONNE_OUTFLOW_BUDGET"),
+            },
             "oauth_no_confirm": True,
         }
     )
@@ -207,6 +218,8 @@ def configure_service(
         "users:activity!user", "access:servers!server", f"access:services!service={SERVICE}",
     ]  # fmt: skip
     c.Spawner.environment = {"CLOISONNE_SERVICE_URL": f"{url}/services/{SERVICE}/"}
+    if env.get("CLOISONNE_EGRESS_PROBES"):
+        c.Spawner.environment["CLOISONNE_EGRESS_PROBES"] = env["CLOISONNE_EGRESS_PROBES"]
     c.SandboxSpawner.service_endpoints = [f"{service_host}:{port}"]
 
     audit = HubAudit(db_url)

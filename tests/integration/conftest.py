@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from cloisonne.demo import make_demo_datasets
 from cloisonne.localhub import LocalHub
+from cloisonne.sandbox.network import SiteNetwork
 
 HERE = Path(__file__).parent
 PASSWORDS = {"alice": "a-pw", "bob": "b-pw", "carol": "c-pw", "dave": "d-pw", "eve": "e-pw"}
@@ -32,7 +33,13 @@ def free_port() -> int:
 
 
 def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
+    """A hub of its own (state, ports, prefix, subnet). Its workspaces' egress self-test probes
+    only addresses on this machine (never outside ones), and the outflow budget is small."""
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
+    hub_ip = SiteNetwork(subnet, prefix).hub_ip
+    extra_env = {"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:22",
+                 "CLOISONNE_OUTFLOW_BUDGET": "4M"}  # fmt: skip
+    extra_env.update(kw.pop("extra_env", {}))  # type: ignore[arg-type]
     make_demo_datasets(state / "datasets")
     hub = LocalHub(
         state=state,
@@ -42,6 +49,7 @@ def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
         proxy_api_port=free_port(),
         subnet=subnet,
         prefix=prefix,
+        extra_env=extra_env,
         **kw,  # type: ignore[arg-type]
     )
     hub.write_users(PASSWORDS)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import requests
-
 from cloisonne.audit.store import AuditStore
 from cloisonne.localhub import LocalHub
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
@@ -14,6 +15,7 @@ from tornado import web
 
 from ..audit.store import AuditStore, NewEvent
 from .identity import Caller, caller_from_model
+from .outflow import OutflowBudget
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_BODY = 256 * 1024
@@ -70,8 +72,34 @@ class AuditEventsHandler(BaseHandler):
             # user and project come from the token, never from the body
             events.append(NewEvent(item["type"], caller.user, caller.project, fields))
         stored = await asyncio.to_thread(self.store.append_many, events)
+        await self.check_outflow(caller, events)
         self.set_status(201)
         self.finish({"events": [{"seq": e.seq, "hash": e.hash} for e in stored]})
+
+    async def check_outflow(self, caller: Caller, events: list[NewEvent]) -> None:
+        reported = sum(
+            sum(v for v in (e.fields or {}).get("bytes", {}).values() if isinstance(v, int))
+            for e in events
+            if e.type == "guard.outflow" and isinstance((e.fields or {}).get("bytes"), dict)
+        )
+        if not reported or caller.project is None:
+            return
+        budget: OutflowBudget = self.settings["outflow_budget"]
+        day = budget.day()
+        if day not in budget.loaded_days:
+            since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            history = await asyncio.to_thread(lambda: list(self.store.iter_events(since=since)))
+            # this report is already stored, so it is counted by load()
+            budget.load(day, history)
+            crossed = budget.add(caller.project, 0, day)
+        else:
+            crossed = budget.add(caller.project, reported, day)
+        if crossed is not None:
+            await asyncio.to_thread(
+                self.store.append, "alert.outflow_budget", user=caller.user,
+                project=caller.project,
+                fields={"day": day, "total_bytes": crossed, "budget_bytes": budget.budget},
+            )  # fmt: skip
 
 
 class AuditHeadHandler(BaseHandler):
@@ -89,7 +117,9 @@ class HealthHandler(web.RequestHandler):
         self.finish({"status": "ok"})
 
 
-def make_app(store: AuditStore, prefix: str | None = None) -> web.Application:
+def make_app(
+    store: AuditStore, prefix: str | None = None, outflow_budget: int = 50 * 1024**2
+) -> web.Application:
     prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cloisonne/")
     hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
     routes = [
@@ -101,5 +131,6 @@ def make_app(store: AuditStore, prefix: str | None = None) -> web.Application:
         [(url_path_join(prefix, path), handler) for path, handler in routes],
         hub_auth=hub_auth,
         audit_store=store,
+        outflow_budget=OutflowBudget(outflow_budget),
         cookie_secret=os.urandom(32),
     )

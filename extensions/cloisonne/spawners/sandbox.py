@@ -28,9 +28,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from jupyterhub.spawner import Spawner
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .. import plan as planlib
+from ..guard.server_args import guard_server_args
 from ..sandbox import host
 from ..sandbox.bwrap import SandboxRuntime, bwrap_argv, passwd_entries
 from ..sandbox.cgroups import CgroupLayout, SandboxCgroup
@@ -106,6 +107,12 @@ class SandboxSpawner(Spawner):
         config=True,
         help="'host:port' of platform services every workspace may reach besides the hub API "
         "(the cloisonne audit/airlock service, the project's S3 endpoint).",
+    )
+    guard = Bool(
+        True,
+        config=True,
+        help="Run the workspace guard (closed download routes, audited reads, outflow meter, "
+        "egress self-test). Only benchmarks measuring its cost turn it off.",
     )
     pid = Integer(0)
 
@@ -191,6 +198,7 @@ class SandboxSpawner(Spawner):
         env.update(plan.env_dict())
         env["PATH"] = f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"
         env["JUPYTER_CONFIG_DIR"] = "/opt/cloisonne/jupyter"
+        env["JUPYTER_PATH"] = "/opt/cloisonne/jupyter/share"  # the platform's kernelspec first
         return dataclasses.replace(plan, env=tuple(sorted(env.items())))
 
     def _refuse_twin(self, project_id: str) -> None:
@@ -266,6 +274,8 @@ class SandboxSpawner(Spawner):
     async def _launch(self, plan: planlib.WorkspacePlan) -> int:
         net = self.network
         command = [*self.cmd, *self.get_args()]
+        if self.guard:
+            command += guard_server_args()
         argv = ["ip", "netns", "exec", net.netns, *bwrap_argv(plan, self.runtime(plan), command)]
         procs_files = self.cgroup.procs_files()
         umask = plan.umask
