@@ -10,6 +10,7 @@ the edge values themselves pass.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -301,6 +302,10 @@ def identifiers(table: pd.DataFrame, s: TableStructure, settings: SDCSettings) -
     return out
 
 
+def _nested(value: object) -> bool:
+    return isinstance(value, dict | list | tuple | set) or hasattr(value, "tolist")
+
+
 TABLE_RULES: tuple[TableRule, ...] = (
     row_cap,
     identifiers,
@@ -315,6 +320,11 @@ def check_table(table: pd.DataFrame, settings: SDCSettings, where: str = "") -> 
     """Run every table rule; ``where`` (e.g. ``sheet 'Feuil1'``) prefixes the locations."""
     table = table.reset_index(drop=True)
     table.columns = [str(c) for c in table.columns]
+    for column in table.columns:
+        # Nested values (JSON records, Parquet lists and structs) as text: comparable, hashable.
+        if table[column].dtype == object and table[column].map(_nested).any():
+            table[column] = table[column].map(lambda v: json.dumps(v, default=str) if _nested(v)
+                                              else v)  # fmt: skip
     structure = classify(table, settings)
     findings = [f for rule in TABLE_RULES for f in rule(table, structure, settings)]
     if where:
