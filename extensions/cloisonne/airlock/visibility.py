@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import permissions as can
+from .errors import PermissionDenied
 from .model import DECIDED_STATES, Actor, Request, Review, file_status, reviews_in
-from .states import PermissionDenied, next_actions
+from .states import next_actions
 
 
 def reviews_unblinded(request: Request) -> bool:
