@@ -335,3 +335,43 @@ def test_next_actions_per_viewer() -> None:
     assert next_actions(r, lea) == {Action.REVIEW, Action.RETURN, Action.REJECT}
     assert next_actions(r, SYSTEM) == frozenset()
     assert next_actions(r, bob) == frozenset()
+
+
+def test_every_transition_event_type_is_in_the_enum_once() -> None:
+    emitted = [rule.event for rule in VALID_STATE_TRANSITIONS.values()]
+    assert len(set(emitted)) == len(emitted)
+    shell_only = {EventType.FILE_DOWNLOADED, EventType.ACCESS_DENIED}
+    assert set(EventType) == {*emitted, EventType.REQUEST_SUBMITTED, *shell_only}
+
+
+def test_a_whole_lifecycle_goes_into_the_audit_chain(tmp_path) -> None:
+    from cloisonne.audit.store import AuditStore
+
+    store = AuditStore(f"sqlite:///{tmp_path}/audit.db")
+    created = new_request(id="r7", project=PROJECT, requester=alice, files=FILES,
+                          approvals_required=2, now=at(0))  # fmt: skip
+    events = list(created.events)
+    r = created.request
+    steps = [
+        (Action.CHECK, SYSTEM, {"checks": checks_for(r)}),
+        (Action.REVIEW, lea, {"votes": approve_all(r)}),
+        (Action.REVIEW, leo, {"votes": approve_all(r)}),
+        (Action.APPROVE, SYSTEM, {}),
+        (Action.RELEASE, SYSTEM, {}),
+        (Action.REVOKE, lou, {"comment": "a count was wrong"}),
+    ]
+    for minute, (action, actor, kw) in enumerate(steps, start=1):
+        result = transition(r, action, actor, at(minute), **kw)
+        r = result.request
+        events += result.events
+    for e in events:
+        store.append(e.type, user=e.user, project=e.project, fields=e.fields)
+    stored = list(store.iter_events())
+    assert [e.type for e in stored] == [
+        "airlock.request.submitted", "airlock.request.checked", "airlock.review.submitted",
+        "airlock.review.submitted", "airlock.request.approved", "airlock.request.released",
+        "airlock.request.revoked",
+    ]  # fmt: skip
+    assert stored[2].fields["votes"]["table1.csv"]["decision"] == "approve"
+    assert store.verify().ok
+    store.close()
