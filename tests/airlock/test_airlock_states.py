@@ -375,3 +375,17 @@ def test_a_whole_lifecycle_goes_into_the_audit_chain(tmp_path) -> None:
     assert stored[2].fields["votes"]["table1.csv"]["decision"] == "approve"
     assert store.verify().ok
     store.close()
+
+
+def test_check_report_statuses_attach_to_the_request() -> None:
+    from cloisonne.sdc import check_request
+
+    contents = {"table1.csv": b"sexe,n\nF,120\nH,7\n", "figure.png": b"\x89PNG\r\n\x1a\n"}
+    files = tuple(rfile(name, data) for name, data in contents.items())
+    r = submitted(files=files)
+    report = check_request(contents)
+    r = step(r, Action.CHECK, SYSTEM, 1, checks=report.file_statuses())
+    assert {f.name: f.check_status for f in r.files} == {
+        "table1.csv": "fail",
+        "figure.png": "review",
+    }
