@@ -19,6 +19,7 @@ from airlock_helpers import (
     leo,
     lou,
     olga,
+    project,
     request_in,
     rfile,
     step,
@@ -104,9 +105,7 @@ def test_every_invalid_transition_is_refused(state: State, action: Action) -> No
 
 
 def test_new_request_emits_submitted_with_file_hashes() -> None:
-    result = new_request(
-        id="r9", project=PROJECT, requester=alice, files=FILES, approvals_required=3, now=at(0)
-    )
+    result = new_request(id="r9", project=project(3), requester=alice, files=FILES, now=at(0))
     assert result.request.state is State.SUBMITTED and result.request.approvals_required == 3
     (event,) = result.events
     assert event.type is EventType.REQUEST_SUBMITTED and event.user == "alice"
@@ -138,10 +137,9 @@ def test_subfolders_in_file_names_are_fine() -> None:
 
 def test_system_cannot_request_and_approvals_must_be_positive() -> None:
     with pytest.raises(PermissionDenied):
-        new_request(id="x", project=PROJECT, requester=SYSTEM, files=FILES,
-                    approvals_required=2, now=at(0))  # fmt: skip
+        new_request(id="x", project=project(), requester=SYSTEM, files=FILES, now=at(0))
     with pytest.raises(InvalidRequest):
-        submitted(approvals=0)
+        submitted(approvals=0)  # a Project that skipped validation
 
 
 # -- who may act ------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def test_approval_needs_n_independent_reviews() -> None:
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_approvals_required_comes_from_the_request(n: int) -> None:
+def test_approvals_required_comes_from_the_project(n: int) -> None:
     r = submitted(approvals=n)
     r = step(r, Action.CHECK, SYSTEM, 1, checks=checks_for(r))
     for i, reviewer in enumerate((lea, leo, lou)[:n]):
@@ -348,8 +346,7 @@ def test_a_whole_lifecycle_goes_into_the_audit_chain(tmp_path) -> None:
     from cloisonne.audit.store import AuditStore
 
     store = AuditStore(f"sqlite:///{tmp_path}/audit.db")
-    created = new_request(id="r7", project=PROJECT, requester=alice, files=FILES,
-                          approvals_required=2, now=at(0))  # fmt: skip
+    created = new_request(id="r7", project=project(), requester=alice, files=FILES, now=at(0))
     events = list(created.events)
     r = created.request
     steps = [

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ..projects import Project
 from . import permissions as can
 from .effects import DETAILS, EFFECTS, files_field, validate_files
 from .errors import (
@@ -142,14 +143,15 @@ def _event(request: Request, type: EventType, actor: Actor, **fields: Any) -> Ai
 def new_request(
     *,
     id: str,
-    project: str,
+    project: Project,
     requester: Actor,
     files: Iterable[RequestFile],
-    approvals_required: int,
     now: datetime,
     context: str = "",
 ) -> Transition:
-    """Create a request in ``submitted`` (``approvals_required`` from the Project)."""
+    """Create a request in ``submitted`` for ``project``, whose ``approvals_required`` (the
+    number of independent approvals every file needs) is copied onto the request."""
+    approvals_required = project.approvals_required
     if requester.is_system:
         raise PermissionDenied("the airlock service cannot make export requests")
     if approvals_required < 1:
@@ -157,7 +159,7 @@ def new_request(
     checked_files = validate_files(files)
     request = Request(
         id=id,
-        project=project,
+        project=project.id,
         requester=requester.name,
         files=checked_files,
         state=State.SUBMITTED,
