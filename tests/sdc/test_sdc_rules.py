@@ -5,13 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from cloisonne.sdc.columns import classify, normalise
+from cloisonne.sdc.dominance import nk_dominated, p_ratio_violated
 from cloisonne.sdc.findings import Status
 from cloisonne.sdc.rules import (
     check_table,
     dominance,
     identifiers,
-    nk_dominated,
-    p_ratio_violated,
     row_cap,
     threshold,
     unclear_structure,
