@@ -352,3 +352,12 @@ def test_saved_row_index_is_a_label() -> None:
     s = classify(table, S)
     assert s.labels == ("Unnamed: 0", "sexe") and s.unclear == ()
     assert classify(pd.DataFrame({"Unnamed: 0": [3, 1, 2]}), S).unclear == ("Unnamed: 0",)
+
+
+def test_top1_only_checks_nk_not_p() -> None:
+    from cloisonne.sdc.dominance import cells_from_top
+
+    totals = pd.Series([100.0, 100.0])
+    top1 = pd.Series([91.0, 90.0])
+    cells = cells_from_top(totals, top1, None, SDCSettings(nk_n=1))
+    assert cells.nk == [0] and cells.p == []  # 91% > 90%; exactly 90% passes
