@@ -57,6 +57,15 @@ def median(measure: Callable[[], float], rounds: int) -> float:
     return statistics.median(measure() for _ in range(rounds))
 
 
+def paired(
+    baseline: Callable[[], float], measure: Callable[[], float], rounds: int
+) -> tuple[float, float]:
+    """Medians of the baseline and the measure, run alternately so that a burst of contention
+    lands on both rather than on one."""
+    pairs = [(baseline(), measure()) for _ in range(rounds)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
 def raw_sqlite(path: Path, n: int, synchronous: str) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -165,16 +174,20 @@ def main(argv: list[str] | None = None) -> int:
 
         # Each figure is the median of --rounds runs, the bare baseline and the store
         # interleaved on fresh files, so a burst of disk or CPU contention skews both alike.
-        raw_normal = median(lambda: raw_sqlite(db(), n, "NORMAL"), rounds)
-        one = median(lambda: store_appends(f"sqlite:///{db()}", n), rounds)
+        raw_normal, one = paired(
+            lambda: raw_sqlite(db(), n, "NORMAL"),
+            lambda: store_appends(f"sqlite:///{db()}", n),
+            rounds,
+        )
         rows.append(row(
             "sqlite_append_one_appender", one, "appends/s",
             "bare sqlite3 INSERT per transaction, WAL, synchronous=NORMAL", raw_normal,
             TARGET_SQLITE,
         ))  # fmt: skip
-        raw_full = median(lambda: raw_sqlite(db(), n, "FULL"), rounds)
-        full = median(
-            lambda: store_appends(f"sqlite:///{db()}", n, sqlite_synchronous="FULL"), rounds
+        raw_full, full = paired(
+            lambda: raw_sqlite(db(), n, "FULL"),
+            lambda: store_appends(f"sqlite:///{db()}", n, sqlite_synchronous="FULL"),
+            rounds,
         )
         rows.append(row(
             "sqlite_append_synchronous_full", full, "appends/s",
@@ -199,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
                 cluster = pgcluster.start(fsync=True)
                 try:
                     m = max(n // 5, 100)
-                    raw = median(lambda: raw_postgres(cluster.url, m), rounds)
-                    store_rate = median(lambda: store_appends(cluster.url, m), rounds)
+                    raw, store_rate = paired(
+                        lambda: raw_postgres(cluster.url, m),
+                        lambda: store_appends(cluster.url, m),
+                        rounds,
+                    )
                     rows.append(row(
                         "postgresql_append_one_appender_fsync_on", store_rate, "appends/s",
                         "bare psycopg INSERT per transaction, same server", raw,

@@ -8,6 +8,7 @@ from typing import Any
 
 from cloisonne.airlock.model import SYSTEM, Actor, Decision, FileVote, Request, RequestFile, State
 from cloisonne.airlock.states import Action, new_request, transition
+from cloisonne.projects import Project
 
 PROJECT = "diabete"
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -37,10 +38,14 @@ def approve_all(request: Request) -> dict[str, FileVote]:
     return {f.name: FileVote(Decision.APPROVE) for f in request.files}
 
 
+def project(approvals: int = 2) -> Project:
+    return Project(id=PROJECT, approvals_required=approvals)
+
+
 def submitted(files: tuple[RequestFile, ...] = FILES, approvals: int = 2) -> Request:
     return new_request(
-        id="r1", project=PROJECT, requester=alice, files=files,
-        approvals_required=approvals, now=T0, context="Table 1 and Figure 2 of the paper",
+        id="r1", project=project(approvals), requester=alice, files=files, now=T0,
+        context="Table 1 and Figure 2 of the paper",
     ).request  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from airlock_helpers import (
     leo,
     lou,
     olga,
+    project,
     request_in,
     rfile,
     step,
@@ -104,9 +105,7 @@ def test_every_invalid_transition_is_refused(state: State, action: Action) -> No
 
 
 def test_new_request_emits_submitted_with_file_hashes() -> None:
-    result = new_request(
-        id="r9", project=PROJECT, requester=alice, files=FILES, approvals_required=3, now=at(0)
-    )
+    result = new_request(id="r9", project=project(3), requester=alice, files=FILES, now=at(0))
     assert result.request.state is State.SUBMITTED and result.request.approvals_required == 3
     (event,) = result.events
     assert event.type is EventType.REQUEST_SUBMITTED and event.user == "alice"
@@ -138,10 +137,9 @@ def test_subfolders_in_file_names_are_fine() -> None:
 
 def test_system_cannot_request_and_approvals_must_be_positive() -> None:
     with pytest.raises(PermissionDenied):
-        new_request(id="x", project=PROJECT, requester=SYSTEM, files=FILES,
-                    approvals_required=2, now=at(0))  # fmt: skip
+        new_request(id="x", project=project(), requester=SYSTEM, files=FILES, now=at(0))
     with pytest.raises(InvalidRequest):
-        submitted(approvals=0)
+        submitted(approvals=0)  # a Project that skipped validation
 
 
 # -- who may act ------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def test_approval_needs_n_independent_reviews() -> None:
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_approvals_required_comes_from_the_request(n: int) -> None:
+def test_approvals_required_comes_from_the_project(n: int) -> None:
     r = submitted(approvals=n)
     r = step(r, Action.CHECK, SYSTEM, 1, checks=checks_for(r))
     for i, reviewer in enumerate((lea, leo, lou)[:n]):
@@ -335,3 +333,56 @@ def test_next_actions_per_viewer() -> None:
     assert next_actions(r, lea) == {Action.REVIEW, Action.RETURN, Action.REJECT}
     assert next_actions(r, SYSTEM) == frozenset()
     assert next_actions(r, bob) == frozenset()
+
+
+def test_every_transition_event_type_is_in_the_enum_once() -> None:
+    emitted = [rule.event for rule in VALID_STATE_TRANSITIONS.values()]
+    assert len(set(emitted)) == len(emitted)
+    shell_only = {EventType.FILE_DOWNLOADED, EventType.ACCESS_DENIED}
+    assert set(EventType) == {*emitted, EventType.REQUEST_SUBMITTED, *shell_only}
+
+
+def test_a_whole_lifecycle_goes_into_the_audit_chain(tmp_path) -> None:
+    from cloisonne.audit.store import AuditStore
+
+    store = AuditStore(f"sqlite:///{tmp_path}/audit.db")
+    created = new_request(id="r7", project=project(), requester=alice, files=FILES, now=at(0))
+    events = list(created.events)
+    r = created.request
+    steps = [
+        (Action.CHECK, SYSTEM, {"checks": checks_for(r)}),
+        (Action.REVIEW, lea, {"votes": approve_all(r)}),
+        (Action.REVIEW, leo, {"votes": approve_all(r)}),
+        (Action.APPROVE, SYSTEM, {}),
+        (Action.RELEASE, SYSTEM, {}),
+        (Action.REVOKE, lou, {"comment": "a count was wrong"}),
+    ]
+    for minute, (action, actor, kw) in enumerate(steps, start=1):
+        result = transition(r, action, actor, at(minute), **kw)
+        r = result.request
+        events += result.events
+    for e in events:
+        store.append(e.type, user=e.user, project=e.project, fields=e.fields)
+    stored = list(store.iter_events())
+    assert [e.type for e in stored] == [
+        "airlock.request.submitted", "airlock.request.checked", "airlock.review.submitted",
+        "airlock.review.submitted", "airlock.request.approved", "airlock.request.released",
+        "airlock.request.revoked",
+    ]  # fmt: skip
+    assert stored[2].fields["votes"]["table1.csv"]["decision"] == "approve"
+    assert store.verify().ok
+    store.close()
+
+
+def test_check_report_statuses_attach_to_the_request() -> None:
+    from cloisonne.sdc import check_request
+
+    contents = {"table1.csv": b"sexe,n\nF,120\nH,7\n", "figure.png": b"\x89PNG\r\n\x1a\n"}
+    files = tuple(rfile(name, data) for name, data in contents.items())
+    r = submitted(files=files)
+    report = check_request(contents)
+    r = step(r, Action.CHECK, SYSTEM, 1, checks=report.file_statuses())
+    assert {f.name: f.check_status for f in r.files} == {
+        "table1.csv": "fail",
+        "figure.png": "review",
+    }

@@ -96,3 +96,16 @@ def test_service_sees_everything() -> None:
 
 def test_view_is_json_ready() -> None:
     json.dumps(view_for(request_in(State.RELEASED), lea))
+
+
+def test_service_sees_file_outcomes_while_blinded() -> None:
+    assert {f["status"] for f in view_for(one_review_in(), SYSTEM)["files"]} != {"blinded"}
+
+
+def test_earlier_rounds_are_not_blinded() -> None:
+    r = step(one_review_in(), Action.RETURN, leo, 3, comment="see the figure")
+    r = step(r, Action.RESUBMIT, alice, 4)
+    view = view_for(r, leo)
+    old = [h for h in view["history"] if h["action"] == "review"]
+    assert old[0]["comment"] == "lea's overall note"
+    assert view["reviews"] == [] and view["reviews_in"] == 0  # the new round starts blind

@@ -297,3 +297,11 @@ def test_request_survives_a_broken_acro_file() -> None:
     report = check_request({"results.json": b"{broken", "a.csv": GOOD_CSV})
     assert report.acro_outputs == ()
     assert report.file_statuses() == {"results.json": "fail", "a.csv": "pass"}
+
+
+def test_nested_json_records_and_parquet_lists() -> None:
+    records = [{"g": "a", "n": 4, "meta": {"k": [1, 2]}}, {"g": "b", "n": 40, "meta": {"k": []}}]
+    report = check_file("t.json", json.dumps(records).encode())
+    assert rules(report) == [("threshold", "fail")]
+    table = pd.DataFrame({"g": ["a", "b"], "tags": [[1, 2], [3]], "n": [12, 13]})
+    assert check_file("t.parquet", parquet_bytes(table)).findings == ()

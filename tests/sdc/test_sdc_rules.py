@@ -5,13 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from cloisonne.sdc.columns import classify, normalise
+from cloisonne.sdc.dominance import nk_dominated, p_ratio_violated
 from cloisonne.sdc.findings import Status
 from cloisonne.sdc.rules import (
     check_table,
     dominance,
     identifiers,
-    nk_dominated,
-    p_ratio_violated,
     row_cap,
     threshold,
     unclear_structure,
@@ -353,3 +352,12 @@ def test_saved_row_index_is_a_label() -> None:
     s = classify(table, S)
     assert s.labels == ("Unnamed: 0", "sexe") and s.unclear == ()
     assert classify(pd.DataFrame({"Unnamed: 0": [3, 1, 2]}), S).unclear == ("Unnamed: 0",)
+
+
+def test_top1_only_checks_nk_not_p() -> None:
+    from cloisonne.sdc.dominance import cells_from_top
+
+    totals = pd.Series([100.0, 100.0])
+    top1 = pd.Series([91.0, 90.0])
+    cells = cells_from_top(totals, top1, None, SDCSettings(nk_n=1))
+    assert cells.nk == [0] and cells.p == []  # 91% > 90%; exactly 90% passes

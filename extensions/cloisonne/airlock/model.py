@@ -36,6 +36,20 @@ DECIDED_STATES = frozenset(
 """A decision was taken on the current round: reviews are no longer blinded."""
 
 
+class Action(StrEnum):
+    """What can be done to a request; ``states.VALID_STATE_TRANSITIONS`` says when and by whom."""
+
+    CHECK = "check"
+    REVIEW = "review"
+    APPROVE = "approve"
+    RELEASE = "release"
+    RETURN = "return"
+    RESUBMIT = "resubmit"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    REVOKE = "revoke"
+
+
 class Decision(StrEnum):
     """A reviewer's vote on one file."""
 

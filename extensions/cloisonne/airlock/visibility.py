@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import permissions as can
+from .errors import PermissionDenied
 from .model import DECIDED_STATES, Actor, Request, Review, file_status, reviews_in
-from .states import PermissionDenied, next_actions
+from .states import next_actions
 
 
 def reviews_unblinded(request: Request) -> bool:
@@ -68,7 +69,8 @@ def view_for(request: Request, viewer: Actor) -> dict[str, Any]:
             if decided:
                 item["status"] = file_status(request, f.name).value
         else:
-            item["status"] = file_status(request, f.name).value if unblinded else "blinded"
+            visible = unblinded or viewer.is_system
+            item["status"] = file_status(request, f.name).value if visible else "blinded"
         files.append(item)
     view["files"] = files
 
@@ -84,8 +86,12 @@ def view_for(request: Request, viewer: Actor) -> dict[str, Any]:
         ]
         view["reviewers_in"] = sorted(r.reviewer for r in current)
 
+    # Entries before the last resubmission belong to rounds already decided: never blinded.
+    current_from = max(
+        (i for i, h in enumerate(request.history) if h.action == "resubmit"), default=0
+    )
     history = []
-    for h in request.history:
+    for i, h in enumerate(request.history):
         entry: dict[str, Any] = {
             "time": h.time.isoformat(),
             "actor": h.actor,
@@ -97,6 +103,7 @@ def view_for(request: Request, viewer: Actor) -> dict[str, Any]:
         # A review's comment is part of the review: hidden from whoever may not see it yet.
         if (
             h.action == "review"
+            and i > current_from
             and h.actor != viewer.name
             and not (
                 viewer.is_system or (unblinded and not is_requester) or (decided and is_requester)

@@ -1,20 +1,19 @@
 """The disclosure rules on tables: each a small pure function over a pandas DataFrame.
 
 Every table rule has the signature ``rule(table, structure, settings) -> list[Finding]``
-(``structure`` from ``columns.classify``) and is listed in ``TABLE_RULES``. The dominance rules
-on one cell's contributions (``nk_dominated``, ``p_ratio_violated``) follow ACRO exactly: a
-cell is dominated when its ``n`` largest contributions are *more than* ``k`` of its total, and
-fails the p-ratio when what is left after the two largest is *less than* ``p`` of the largest;
-the edge values themselves pass.
+(``structure`` from ``columns.classify``) and is listed in ``TABLE_RULES``; the arithmetic of
+dominance on one cell's contributions is in ``dominance``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import pandas as pd
 
 from .columns import TableStructure, as_numbers, classify
+from .dominance import cells_from_contributions, cells_from_top, is_contributor_level
 from .findings import Finding, Status
 from .identifiers import (
     day_precise_share,
@@ -27,44 +26,6 @@ from .identifiers import (
 from .settings import SDCSettings
 
 TableRule = Callable[[pd.DataFrame, TableStructure, SDCSettings], list[Finding]]
-
-
-# -- one cell's contributions -----------------------------------------------------------------
-
-
-def nk_dominated(contributions: Sequence[float], n: int = 2, k: float = 0.9) -> bool:
-    """ACRO's nk rule: the ``n`` largest contributions make up more than ``k`` of the total."""
-    values = sorted((float(v) for v in contributions), reverse=True)
-    total = sum(values)
-    if total <= 0:
-        return False
-    return sum(values[:n]) / total > k
-
-
-def p_ratio_violated(contributions: Sequence[float], p: float = 0.1) -> bool:
-    """ACRO's p-percent rule: the total less the two largest contributions is less than ``p``
-    of the largest, so the second largest contributor can estimate the largest closely.
-
-    A cell with fewer than two contributions or a non-positive total is disclosive (ACRO, with
-    zeros disclosive)."""
-    values = sorted((float(v) for v in contributions), reverse=True)
-    total = sum(values)
-    if len(values) < 2 or total <= 0:
-        return True
-    return (total - values[0] - values[1]) / values[0] < p
-
-
-def p_ratio_from_top(total: float, top1: float, top2: float, p: float = 0.1) -> bool:
-    """The p-percent rule when the table gives a cell's total and its two largest parts."""
-    if total <= 0 or top1 <= 0:
-        return True
-    return (total - top1 - top2) / top1 < p
-
-
-def nk_from_top(total: float, top_n_sum: float, k: float = 0.9) -> bool:
-    if total <= 0:
-        return False
-    return top_n_sum / total > k
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -170,68 +131,19 @@ def unclear_structure(
     return out
 
 
-def _contributor_level(table: pd.DataFrame, s: TableStructure) -> bool:
-    """Rows are individual contributions when the label combinations repeat."""
-    return bool(s.labels) and table.duplicated(subset=list(s.labels)).any()
-
-
 def dominance(table: pd.DataFrame, s: TableStructure, settings: SDCSettings) -> list[Finding]:
     """nk-dominance and p-ratio for each magnitude column, where the table lets us check them:
-    from contributor-level rows (grouped by the labels) or from top1/top2 columns. An
-    aggregated magnitude without them cannot be checked here and is marked for review."""
+    from top1/top2 columns, or from contributor-level rows (grouped by the labels, which also
+    gives each cell's number of contributors). An aggregated magnitude without them cannot be
+    checked here and is marked for review."""
     out: list[Finding] = []
     for column in s.magnitudes:
         values = as_numbers(table[column])
         if s.top1 is not None:
-            top1 = as_numbers(table[s.top1]).fillna(0)
-            top2 = (
-                as_numbers(table[s.top2]).fillna(0)
-                if s.top2 is not None
-                else pd.Series(0.0, index=table.index)
-            )
-            top_n = top1 + (top2 if settings.nk_n >= 2 else 0)
-            nk_rows = [
-                i for i in range(len(table))
-                if nk_from_top(values.iloc[i], top_n.iloc[i], settings.nk_k)
-            ]  # fmt: skip
-            p_rows = (
-                [
-                    i
-                    for i in range(len(table))
-                    if p_ratio_from_top(
-                        values.iloc[i], top1.iloc[i], top2.iloc[i], settings.p_ratio
-                    )
-                ]  # fmt: skip
-                if s.top2 is not None
-                else []
-            )
-        elif _contributor_level(table, s):
-            groups = pd.DataFrame({"g": table.groupby(list(s.labels), sort=False).ngroup(),
-                                   "v": values})  # fmt: skip
-            nk_groups = {
-                g
-                for g, part in groups.groupby("g")["v"]
-                if nk_dominated(part.dropna().tolist(), settings.nk_n, settings.nk_k)
-            }
-            p_groups = {
-                g
-                for g, part in groups.groupby("g")["v"]
-                if p_ratio_violated(part.dropna().tolist(), settings.p_ratio)
-            }
-            small = {g for g, part in groups.groupby("g")["v"]
-                     if 0 < part.notna().sum() < settings.min_count}  # fmt: skip
-            first = ~groups["g"].duplicated()
-            nk_rows = [i for i in _positions(first) if groups["g"].iloc[i] in nk_groups]
-            p_rows = [i for i in _positions(first) if groups["g"].iloc[i] in p_groups]
-            small_rows = [i for i in _positions(first) if groups["g"].iloc[i] in small]
-            if small_rows:
-                out.append(_finding(
-                    "threshold", Status.FAIL,
-                    f"{len(small_rows)} cell(s) of '{column}' built from fewer than "
-                    f"{settings.min_count} contributions (rows are contributions: the labels "
-                    "repeat)",
-                    table, s, column, small_rows, settings,
-                ))  # fmt: skip
+            top2 = as_numbers(table[s.top2]) if s.top2 is not None else None
+            cells = cells_from_top(values, as_numbers(table[s.top1]), top2, settings)
+        elif is_contributor_level(table, s.labels):
+            cells = cells_from_contributions(table, s.labels, values, settings)
         else:
             out.append(Finding(
                 "dominance", Status.REVIEW,
@@ -242,19 +154,27 @@ def dominance(table: pd.DataFrame, s: TableStructure, settings: SDCSettings) -> 
                 f"column '{column}'",
             ))  # fmt: skip
             continue
-        if nk_rows:
+        if cells.few:
+            out.append(_finding(
+                "threshold", Status.FAIL,
+                f"{len(cells.few)} cell(s) of '{column}' built from fewer than "
+                f"{settings.min_count} contributions (rows are contributions: the labels "
+                "repeat)",
+                table, s, column, cells.few, settings,
+            ))  # fmt: skip
+        if cells.nk:
             out.append(_finding(
                 "nk-dominance", Status.FAIL,
-                f"{len(nk_rows)} cell(s) of '{column}' where the {settings.nk_n} largest "
+                f"{len(cells.nk)} cell(s) of '{column}' where the {settings.nk_n} largest "
                 f"contributions are more than {settings.nk_k:.0%} of the total",
-                table, s, column, nk_rows, settings,
+                table, s, column, cells.nk, settings,
             ))  # fmt: skip
-        if p_rows:
+        if cells.p:
             out.append(_finding(
                 "p-ratio", Status.FAIL,
-                f"{len(p_rows)} cell(s) of '{column}' where the rest after the two largest "
+                f"{len(cells.p)} cell(s) of '{column}' where the rest after the two largest "
                 f"contributions is less than {settings.p_ratio:.0%} of the largest",
-                table, s, column, p_rows, settings,
+                table, s, column, cells.p, settings,
             ))  # fmt: skip
     return out
 
@@ -301,6 +221,10 @@ def identifiers(table: pd.DataFrame, s: TableStructure, settings: SDCSettings) -
     return out
 
 
+def _nested(value: object) -> bool:
+    return isinstance(value, dict | list | tuple | set) or hasattr(value, "tolist")
+
+
 TABLE_RULES: tuple[TableRule, ...] = (
     row_cap,
     identifiers,
@@ -315,6 +239,11 @@ def check_table(table: pd.DataFrame, settings: SDCSettings, where: str = "") -> 
     """Run every table rule; ``where`` (e.g. ``sheet 'Feuil1'``) prefixes the locations."""
     table = table.reset_index(drop=True)
     table.columns = [str(c) for c in table.columns]
+    for column in table.columns:
+        # Nested values (JSON records, Parquet lists and structs) as text: comparable, hashable.
+        if table[column].dtype == object and table[column].map(_nested).any():
+            table[column] = table[column].map(lambda v: json.dumps(v, default=str) if _nested(v)
+                                              else v)  # fmt: skip
     structure = classify(table, settings)
     findings = [f for rule in TABLE_RULES for f in rule(table, structure, settings)]
     if where:
