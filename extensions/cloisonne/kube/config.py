@@ -28,14 +28,10 @@ ADMIN_ROLE = "cloisonne-admin"
 # The admin panel without entering workspaces: no access:servers, no tokens, no auth state.
 ADMIN_SCOPES = [
     "admin-ui",
-    "list:users",
-    "read:users",
-    "admin:groups",
-    "list:groups",
-    "read:groups",
-    "admin:servers",
-    "read:servers",
-    "delete:servers",
+    "users",  # read, list, rename users and see activity
+    "delete:users",
+    "admin:groups",  # project membership and properties
+    "servers",  # start and stop workspaces (not admin:servers: no server state)
     "read:roles:users",
     "list:services",
     "read:services",
