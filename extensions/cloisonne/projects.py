@@ -209,7 +209,11 @@ def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> P
             ),
             memory_bytes=memory,
             pids=_as_number(
-                properties.get("pids", defaults.pids), int, field="pids", low=MIN_PIDS, high=MAX_PIDS
+                properties.get("pids", defaults.pids),
+                int,
+                field="pids",
+                low=MIN_PIDS,
+                high=MAX_PIDS,
             ),
             gpus=_as_number(properties.get("gpus", 0), int, field="gpus", low=0, high=MAX_GPUS),
         )
@@ -232,7 +236,9 @@ def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> P
 
 
 FILE_KEYS = {"projects"}
-SPEC_KEYS = {"id", "members", "leads", "limits"} | (PROJECT_KEYS - {"kind", "cpu", "memory", "pids"})
+SPEC_KEYS = {"id", "members", "leads", "limits"} | (
+    PROJECT_KEYS - {"kind", "cpu", "memory", "pids"}
+)
 LIMIT_KEYS = {"cpu", "memory", "pids"}
 
 
@@ -297,7 +303,9 @@ def parse_projects(
                 project=project_id,
                 field=f"limits.{unknown[0]}",
             )
-        properties = {k: v for k, v in entry.items() if k not in {"id", "members", "leads", "limits"}}
+        properties = {
+            k: v for k, v in entry.items() if k not in {"id", "members", "leads", "limits"}
+        }
         properties.update(limits)
         try:
             project = project_from_properties(project_id, properties)
@@ -317,7 +325,9 @@ def parse_projects(
     return specs
 
 
-def load_projects(path: str | Path, *, datasets_root: str | Path | None = None) -> list[ProjectSpec]:
+def load_projects(
+    path: str | Path, *, datasets_root: str | Path | None = None
+) -> list[ProjectSpec]:
     """Read and validate projects.yaml; raises ProjectError naming the file on any problem."""
     path = Path(path)
     try:
@@ -336,12 +346,13 @@ def load_projects(path: str | Path, *, datasets_root: str | Path | None = None) 
 
 
 def is_project_group(name: str, properties: Mapping[str, Any] | None) -> bool:
-    return bool(properties) and properties.get("kind") == PROJECT_KIND and not name.endswith(
-        LEADS_SUFFIX
+    return (
+        bool(properties)
+        and properties.get("kind") == PROJECT_KIND
+        and not name.endswith(LEADS_SUFFIX)
     )
 
 
 def projects_of(groups: Iterable[tuple[str, Mapping[str, Any] | None]]) -> dict[str, Mapping]:
     """The project groups among (name, properties) pairs, by id; properties not yet validated."""
     return {name: props for name, props in groups if props and is_project_group(name, props)}
-

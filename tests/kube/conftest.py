@@ -4,6 +4,8 @@ configuration built from it, and spawners for demo users (no cluster is contacte
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +34,14 @@ users: [{name: none, user: {token: none}}]
 contexts: [{name: none, context: {cluster: none, user: none}}]
 current-context: none
 """
+
+
+# KubeSpawner loads a client configuration when constructed; give it one that points nowhere
+# (nothing here talks to a cluster). Set at import: kubernetes_asyncio reads KUBECONFIG when
+# it is first imported, which test modules may do at collection.
+_KUBE_DIR = tempfile.mkdtemp(prefix="cloisonne-kubeconfig-")
+Path(_KUBE_DIR, "config").write_text(KUBECONFIG)
+os.environ["KUBECONFIG"] = str(Path(_KUBE_DIR, "config"))
 
 
 def validate_strict(obj: dict[str, Any]) -> None:
@@ -83,18 +93,6 @@ def hub_config(site_file: Path) -> Config:
     c = Config()
     configure(c, site_file, {"CLOISONNE_SERVICE_TOKEN": "t", "HUB_DB_PASSWORD": "p"})
     return c
-
-
-@pytest.fixture(scope="session", autouse=True)
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """KubeSpawner loads a client configuration at construction; give it one that points
-    nowhere (nothing here talks to a cluster)."""
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(KUBECONFIG)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("KUBECONFIG", str(path))
-    yield
-    mp.undo()
 
 
 def hub_user(config: Config, name: str, uid: int = 7) -> SimpleNamespace:

@@ -86,10 +86,12 @@ def test_pod_gets_exactly_the_plan(spawn: Any, user: str, project: str) -> None:
     got, want = pod_view(pod), plan_view(plan)
     assert got["mounts"] == want["mounts"]
     # The plan's variables are all there, unchanged; the others are the hub's (JUPYTERHUB_*,
-    # JUPYTER_IMAGE*) and NVIDIA_VISIBLE_DEVICES=void for pods without GPUs.
+    # JUPYTER_IMAGE*), NVIDIA_VISIBLE_DEVICES=void for pods without GPUs, and the Dask pod
+    # template in projects with Dask.
     assert {k: got["env"][k] for k in want["env"]} == want["env"]
     extra = set(got["env"]) - set(want["env"])
-    assert all(k.startswith(("JUPYTERHUB_", "JPY_", "JUPYTER_IMAGE", "NVIDIA_")) for k in extra)
+    prefixes = ("JUPYTERHUB_", "JPY_", "JUPYTER_IMAGE", "NVIDIA_", "CLOISONNE_DASK_TEMPLATE")
+    assert all(k.startswith(prefixes) for k in extra)
     for key in ("limits", "allow", "uid_gid", "workdir", "image"):
         assert got[key] == want[key], key
 

@@ -24,6 +24,7 @@ they carry the same labels and the same NetworkPolicy applies to them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -38,6 +39,8 @@ VOLUMES = {"dataset": "data", "home": "home", "shared": "shared"}
 # Mounts the plan may carry for the local backend only: on Kubernetes the image provides them.
 IMAGE_PROVIDED = {"system"}
 TMP_VOLUME = "tmp"
+DASK_TEMPLATE_ENV = "CLOISONNE_DASK_TEMPLATE"
+DASK_SCHEDULER_PORT, DASK_DASHBOARD_PORT, DASK_WORKER_DASHBOARD_PORT = 8786, 8787, 8788
 CONTAINER = "notebook"
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -315,6 +318,9 @@ def pod_manifest(
     ``env``, ``labels`` and ``annotations`` come from the hub (API token, KubeSpawner's
     bookkeeping labels); the plan's own values are applied last so nothing overrides them.
     """
+    if kube.placement(plan.project).dask:
+        # cloisonne.dask.cluster() reads it to ask the operator for pods like this one.
+        env = {**env, DASK_TEMPLATE_ENV: json.dumps(dask_template(plan, kube), sort_keys=True)}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -353,3 +359,52 @@ def dask_pod_spec(
         service_account=False,
         workdir=SHARED_DIR,
     )
+
+
+def dask_template(plan: WorkspacePlan, kube: KubeSettings) -> dict[str, Any]:
+    """What a workspace needs to request Dask pods like itself from the dask-kubernetes
+    operator: namespace, labels (the project's, so its NetworkPolicy applies) and the
+    scheduler and worker pod specs. ``cloisonne.dask`` turns it into a DaskCluster.
+
+    It is handed to the workspace in an environment variable, so a user can change it: it is
+    a convenience, not a boundary. The boundary is the namespace: Pod Security "restricted",
+    NetworkPolicies on the project label, the quota. What a crafted spec could still do inside
+    the project (mount another member's home sub-path) is discussed in
+    docs/deploy-kubernetes.md.
+    """
+    labels = {**plan_labels(plan), "cloisonne.io/component": "dask"}
+    # Dask pods have no home: HOME on the (memory-backed) /tmp.
+    dask_plan = _with_env(plan, HOME="/tmp")
+    return {
+        "namespace": namespace_for(plan.project, kube),
+        "labels": labels,
+        "annotations": {"cloisonne.io/user": plan.user, "cloisonne.io/project": plan.project},
+        "image": plan.image,
+        "scheduler": dask_pod_spec(
+            dask_plan,
+            kube,
+            role="scheduler",
+            command=["dask", "scheduler", "--host", "0.0.0.0"],
+            ports=[("tcp-comm", DASK_SCHEDULER_PORT), ("http-dashboard", DASK_DASHBOARD_PORT)],
+        ),
+        "worker": dask_pod_spec(
+            dask_plan,
+            kube,
+            role="worker",
+            command=[
+                "dask",
+                "worker",
+                "--name",
+                "$(DASK_WORKER_NAME)",
+                "--dashboard",
+                "--dashboard-address",
+                str(DASK_WORKER_DASHBOARD_PORT),
+            ],  # fmt: skip
+            ports=[("http-dashboard", DASK_WORKER_DASHBOARD_PORT)],
+        ),
+    }
+
+
+def _with_env(plan: WorkspacePlan, **overrides: str) -> WorkspacePlan:
+    env = {**plan.env_dict(), **overrides}
+    return dataclasses.replace(plan, env=tuple(sorted(env.items())))
