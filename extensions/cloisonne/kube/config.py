@@ -101,6 +101,8 @@ def configure(c: Any, path: str | Path, environ: Mapping[str, str]) -> list[Proj
     c.JupyterHub.hub_connect_url = hub["connect_url"]
     c.JupyterHub.cleanup_servers = False  # a hub restart must not kill running workspaces
     c.JupyterHub.db_url = db_url(hub.get("db") or {}, environ)
+    # Schema migrations only when the operator says so (after a backup; see the upgrade docs).
+    c.JupyterHub.upgrade_db = bool((hub.get("db") or {}).get("upgrade", False))
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = "http://proxy-api:8001"
 
