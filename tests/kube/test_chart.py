@@ -259,3 +259,24 @@ def test_notes_render(demo_values: dict) -> None:
         chart.close()
     notes = out["cloisonne/templates/NOTES.txt"]
     assert "onco: namespace cloisonne-onco, 1 GPU(s) per workspace, Dask" in notes
+
+
+def test_rendered_jupyterhub_config_runs(
+    manifests: list, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's jupyterhub_config.py, as the ConfigMap mounts it, configures the hub."""
+    from traitlets.config import Config
+
+    (configmap,) = [m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "hub"]
+    for name, text in configmap["data"].items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.setenv("CLOISONNE_SITE_CONFIG", str(tmp_path / "cloisonne.yaml"))
+    c = Config()
+    code = compile((tmp_path / "jupyterhub_config.py").read_text(), "jupyterhub_config.py", "exec")
+    exec(code, {"c": c})
+    assert c.JupyterHub.spawner_class == "cloisonne.kube.spawner.ProjectKubeSpawner"
+    assert c.JupyterHub.hub_connect_url == f"http://hub.{NAMESPACE}.svc.cluster.local:8081"
+    assert c.JupyterHub.authenticator_class == "generic-oauth"
+    assert c.GenericOAuthenticator.allowed_groups >= {"cardio", "cardio-leads", "tre-admins"}
+    assert c.ProjectKubeSpawner.project_namespace_template == "cloisonne-{project}"
+    assert c.JupyterHub.db_url.startswith("postgresql+psycopg://jupyterhub:@postgres.")
