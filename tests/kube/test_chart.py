@@ -189,7 +189,9 @@ def test_hub_rbac_limited_to_project_namespaces(manifests: list) -> None:
         role = roles[binding["metadata"]["namespace"], binding["roleRef"]["name"]]
         for rule in role["rules"]:
             assert rule["apiGroups"] == [""]
-            assert set(rule["resources"]) <= {"pods", "events"}
+            assert set(rule["resources"]) <= {"pods", "events", "secrets"}
+            if rule["resources"] == ["secrets"]:
+                assert "list" not in rule["verbs"] and "watch" not in rule["verbs"]
             assert "*" not in rule["verbs"]
     # Nothing grants the hub rights in its own namespace (no secrets, no configmaps).
     assert not [r for r in of_kind(manifests, "Role") if r["metadata"]["namespace"] == NAMESPACE]
@@ -201,6 +203,8 @@ def test_dask_role_only_where_enabled_and_only_dask(manifests: list) -> None:
     for rule in dask[0]["rules"]:
         if rule["apiGroups"] == [""]:
             assert set(rule["verbs"]) == {"get", "list", "watch"}
+            # Never secrets: they hold other members' servers' hub credentials.
+            assert set(rule["resources"]) <= {"pods", "pods/log", "services"}
         else:
             assert rule["apiGroups"] == ["kubernetes.dask.org"]
 

@@ -35,7 +35,7 @@ def test_local_backend_runs_a_real_cluster(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.fixture(scope="module")
 def onco_template(spawn: Any) -> dict[str, Any]:
     pod = spawn("bob", "onco", lambda s: s.pod_manifest_dict())
-    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
     return json.loads(env[DASK_TEMPLATE_ENV])
 
 

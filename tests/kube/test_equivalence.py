@@ -48,7 +48,7 @@ def pod_view(pod: dict[str, Any]) -> dict[str, Any]:
             for m in main["volumeMounts"]
             if m["name"] != "tmp"
         },
-        "env": {e["name"]: e["value"] for e in main["env"]},
+        "env": {e["name"]: e.get("value", e.get("valueFrom")) for e in main["env"]},
         "limits": (
             parse_cpu(limits["cpu"]),
             parse_memory(limits["memory"]),

@@ -17,6 +17,7 @@ from cloisonne.kube.pod import (
 )
 from cloisonne.plan import Endpoint, Mount, PlanSettings, User, plan_workspace
 from cloisonne.projects import Limits, Project
+from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
 
 from .conftest import validate_strict
@@ -106,7 +107,7 @@ def test_gpu_limit_image_and_placement(pods: dict) -> None:
     onco = pods["dave", "onco"]
     assert container(onco)["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container(onco)["image"].endswith("singleuser-gpu:0.1.0")
-    env = {e["name"]: e["value"] for e in container(onco)["env"]}
+    env = {e["name"]: e.get("value") for e in container(onco)["env"]}
     assert env["JUPYTER_IMAGE"] == container(onco)["image"]
     assert "NVIDIA_VISIBLE_DEVICES" not in env  # the device plugin sets it
     assert onco["spec"]["nodeSelector"] == {
@@ -119,7 +120,7 @@ def test_gpu_limit_image_and_placement(pods: dict) -> None:
     cardio = pods["alice", "cardio"]
     assert "nvidia.com/gpu" not in container(cardio)["resources"]["limits"]
     assert "nodeSelector" not in cardio["spec"] and "tolerations" not in cardio["spec"]
-    env = {e["name"]: e["value"] for e in container(cardio)["env"]}
+    env = {e["name"]: e.get("value") for e in container(cardio)["env"]}
     # CUDA images default to all GPUs; a pod without a GPU limit must see none.
     assert env["NVIDIA_VISIBLE_DEVICES"] == "void"
 
@@ -134,7 +135,7 @@ def test_limits_and_requests(pods: dict) -> None:
 
 
 def test_hub_env_present_and_plan_env_wins(pods: dict) -> None:
-    env = {e["name"]: e["value"] for e in container(pods["bob", "onco"])["env"]}
+    env = {e["name"]: e.get("value") for e in container(pods["bob", "onco"])["env"]}
     assert env["JUPYTERHUB_API_URL"].startswith("http://hub.cloisonne.svc.cluster.local:8081")
     assert env["CLOISONNE_PROJECT"] == "onco"
     assert env["JUPYTER_PREFER_ENV_PATH"] == "1"
@@ -150,11 +151,60 @@ def test_non_member_and_default_server_are_refused(spawn: Any) -> None:
     assert err.value.status_code == 400
 
 
-def test_get_pod_manifest_returns_v1pod(spawn: Any) -> None:
-    pod = spawn("bob", "cardio", lambda s: s.get_pod_manifest())
-    assert pod.metadata.namespace == "cloisonne-cardio"
-    assert pod.spec.security_context.run_as_non_root is True
-    assert pod.spec.automount_service_account_token is False
+class FakeCoreV1:
+    """The few CoreV1Api calls the spawner makes for the credentials Secret."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.api_client: Any = None
+
+    async def delete_namespaced_secret(self, name: str, namespace: str) -> None:
+        self.calls.append(("delete", (namespace, name)))
+        raise ApiException(status=404)
+
+    async def read_namespaced_secret(self, name: str, namespace: str) -> None:
+        raise ApiException(status=404)
+
+    async def create_namespaced_secret(self, namespace: str, body: Any) -> None:
+        self.calls.append(("create", (namespace, body)))
+
+    async def patch_namespaced_secret(self, name: str, namespace: str, body: Any) -> None:
+        self.calls.append(("patch", (namespace, name, body)))
+
+
+def test_hub_credentials_live_in_a_secret_not_in_the_pod(spawn: Any) -> None:
+    """A colleague's Dask service account can read pods in the namespace: the server's hub
+    token must not be in the pod spec."""
+    fake = FakeCoreV1()
+
+    async def run(spawner: Any) -> Any:
+        spawner.api_token = "tok-of-bob-onco"
+        real, spawner.api = spawner.api, fake
+        fake.api_client = real.api_client
+        try:
+            pod = await spawner.get_pod_manifest()
+            hook = spawner.after_pod_created_hook
+            await hook(spawner, {"metadata": {"name": spawner.pod_name, "uid": "u-1"}})
+            assert pod.metadata.namespace == "cloisonne-onco"
+            assert pod.spec.security_context.run_as_non_root is True
+            secret = fake.calls[1][1][1]
+            serialize = real.api_client.sanitize_for_serialization
+            return serialize(pod), serialize(secret), spawner.pod_name
+        finally:
+            spawner.api = real
+
+    manifest, secret, name = spawn("bob", "onco", run)
+    assert "tok-of-bob-onco" not in json.dumps(manifest)
+    env = {e["name"]: e for e in manifest["spec"]["containers"][0]["env"]}
+    ref = {"secretKeyRef": {"name": name, "key": "jupyterhub-api-token"}}
+    assert env["JUPYTERHUB_API_TOKEN"] == {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": ref}
+    (delete, create, patch) = fake.calls
+    assert delete == ("delete", ("cloisonne-onco", name))
+    assert create[1][0] == "cloisonne-onco"
+    assert secret["stringData"]["jupyterhub-api-token"] == "tok-of-bob-onco"
+    validate_strict({**secret, "metadata": {**secret["metadata"], "namespace": "cloisonne-onco"}})
+    owner = patch[1][2]["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Pod", name, "u-1")
 
 
 def test_spawner_namespace_follows_project(spawn: Any) -> None:

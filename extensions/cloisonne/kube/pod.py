@@ -40,6 +40,10 @@ VOLUMES = {"dataset": "data", "home": "home", "shared": "shared"}
 IMAGE_PROVIDED = {"system"}
 TMP_VOLUME = "tmp"
 DASK_TEMPLATE_ENV = "CLOISONNE_DASK_TEMPLATE"
+# Hub credentials of the server: passed through a Secret, never written into the pod spec,
+# because anything with read access to pods in the namespace (the Dask service account of a
+# colleague's workspace) could otherwise read them and act as this user's server.
+SECRET_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 DASK_SCHEDULER_PORT, DASK_DASHBOARD_PORT, DASK_WORKER_DASHBOARD_PORT = 8786, 8787, 8788
 CONTAINER = "notebook"
 
@@ -207,9 +211,17 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
-def env_list(plan: WorkspacePlan, base: Mapping[str, str] = {}) -> list[dict[str, str]]:
+def secret_key(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def env_list(
+    plan: WorkspacePlan, base: Mapping[str, str] = {}, *, secret_name: str = ""
+) -> list[dict[str, Any]]:
     """The hub's variables (API token, URLs) overlaid by the plan's, which always win.
 
+    With ``secret_name``, the variables in SECRET_ENV come from that Secret (see
+    ``token_secret``) instead of appearing in the pod spec.
     A pod without a GPU limit gets ``NVIDIA_VISIBLE_DEVICES=void``: CUDA images set it to
     ``all``, and on a node whose default runtime is NVIDIA's that would expose every GPU.
     """
@@ -217,7 +229,31 @@ def env_list(plan: WorkspacePlan, base: Mapping[str, str] = {}) -> list[dict[str
     if not plan.limits.gpus:
         env["NVIDIA_VISIBLE_DEVICES"] = "void"
     env.update(plan.env_dict())
-    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+    out: list[dict[str, Any]] = []
+    for name, value in sorted(env.items()):
+        if secret_name and name in SECRET_ENV and name not in plan.env_dict():
+            ref = {"name": secret_name, "key": secret_key(name)}
+            out.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+        else:
+            out.append({"name": name, "value": value})
+    return out
+
+
+def token_secret(
+    plan: WorkspacePlan, kube: KubeSettings, *, name: str, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Secret holding the server's hub credentials, read by the pod's env (secret_name)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace_for(plan.project, kube),
+            "labels": plan_labels(plan),
+        },
+        "type": "Opaque",
+        "stringData": {secret_key(k): env[k] for k in SECRET_ENV if k in env},
+    }
 
 
 def plan_labels(plan: WorkspacePlan) -> dict[str, str]:
@@ -252,6 +288,7 @@ def pod_spec(
     container: str = CONTAINER,
     service_account: bool | None = None,
     workdir: str = "",
+    secret_name: str = "",
 ) -> dict[str, Any]:
     """The pod spec shared by workspaces and Dask pods."""
     mounts = plan.mounts if mounts is None else mounts
@@ -263,7 +300,7 @@ def pod_spec(
         "imagePullPolicy": kube.image_pull_policy,
         "command": list(command),
         "workingDir": workdir or plan.workdir,
-        "env": env_list(plan, env),
+        "env": env_list(plan, env, secret_name=secret_name),
         "resources": resources(plan, kube),
         "securityContext": CONTAINER_SECURITY_CONTEXT,
         "volumeMounts": volume_mounts(mounts),
@@ -312,11 +349,13 @@ def pod_manifest(
     env: Mapping[str, str] = {},
     labels: Mapping[str, str] = {},
     annotations: Mapping[str, str] = {},
+    secret_name: str = "",
 ) -> dict[str, Any]:
     """The workspace pod for ``plan``: a plain dict, as ``kubectl apply`` would take it.
 
     ``env``, ``labels`` and ``annotations`` come from the hub (API token, KubeSpawner's
     bookkeeping labels); the plan's own values are applied last so nothing overrides them.
+    With ``secret_name`` the hub credentials are read from ``token_secret(...)`` of that name.
     """
     if kube.placement(plan.project).dask:
         # cloisonne.dask.cluster() reads it to ask the operator for pods like this one.
@@ -330,7 +369,14 @@ def pod_manifest(
             "labels": {**labels, **plan_labels(plan)},
             "annotations": {**annotations, **plan_annotations(plan)},
         },
-        "spec": pod_spec(plan, kube, command=command, env=env, ports=[("notebook-port", port)]),
+        "spec": pod_spec(
+            plan,
+            kube,
+            command=command,
+            env=env,
+            ports=[("notebook-port", port)],
+            secret_name=secret_name,
+        ),
     }
 
 

@@ -13,18 +13,28 @@ would need cluster-wide rights).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
+from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 from tornado import web
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from ..plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
 from ..projects import Project, ProjectError, is_project_group, project_from_properties
-from .pod import KubeSettings, Placement, Toleration, namespace_for, pod_manifest
+from .pod import (
+    KubeSettings,
+    Placement,
+    Toleration,
+    namespace_for,
+    pod_manifest,
+    token_secret,
+)
 
 
 class _Response:
@@ -34,9 +44,29 @@ class _Response:
         self.data = json.dumps(data)
 
 
-def to_v1_pod(manifest: dict[str, Any]) -> Any:
-    """A kubernetes_asyncio V1Pod from a manifest dict, as KubeSpawner expects."""
-    return ApiClient().deserialize(_Response(manifest), "V1Pod")
+def to_v1(manifest: dict[str, Any], kind: str, client: ApiClient) -> Any:
+    """A kubernetes_asyncio model object (V1Pod, V1Secret) from a manifest dict, as
+    KubeSpawner's request helpers expect (``client``: the spawner's shared API client)."""
+    return client.deserialize(_Response(manifest), kind)
+
+
+async def _adopt_token_secret(spawner: ProjectKubeSpawner, pod: dict[str, Any]) -> None:
+    """Make the pod the owner of its credentials Secret (garbage-collected with it)."""
+    owner = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": pod["metadata"]["name"],
+        "uid": pod["metadata"]["uid"],
+        "blockOwnerDeletion": True,
+    }
+    await asyncio.wait_for(
+        spawner.api.patch_namespaced_secret(
+            spawner.token_secret_name(),
+            spawner.namespace,
+            {"metadata": {"ownerReferences": [owner]}},
+        ),
+        spawner.k8s_api_request_timeout,
+    )
 
 
 def _toleration(item: dict[str, Any]) -> Toleration:
@@ -234,26 +264,61 @@ class ProjectKubeSpawner(KubeSpawner):
         user = User(self.user.name, self.workspace_uid)
         return plan_workspace(project, user, self.plan_settings(), project_index=index)
 
+    def token_secret_name(self) -> str:
+        return self.pod_name
+
     def pod_manifest_dict(self) -> dict[str, Any]:
+        return self.manifests()[0]
+
+    def manifests(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pod and the Secret with its hub credentials (see pod.SECRET_ENV)."""
         plan = self.workspace_plan()
         labels = self._build_pod_labels(self._expand_all(self.extra_labels))
         annotations = self._build_common_annotations(self._expand_all(self.extra_annotations))
         env = self.get_env()
         # KubeSpawner reports its ``image`` trait; the plan may have chosen the GPU image.
         env["JUPYTER_IMAGE"] = env["JUPYTER_IMAGE_SPEC"] = plan.image
-        return pod_manifest(
+        kube = self.kube_settings()
+        pod = pod_manifest(
             plan,
-            self.kube_settings(),
+            kube,
             name=self.pod_name,
             command=[*(self.cmd or ["jupyterhub-singleuser"]), *self.get_args()],
             port=self.port,
             env=env,
             labels=labels,
             annotations=annotations,
+            secret_name=self.token_secret_name(),
         )
+        return pod, token_secret(plan, kube, name=self.token_secret_name(), env=env)
 
     async def get_pod_manifest(self) -> Any:
-        return to_v1_pod(self.pod_manifest_dict())
+        """The pod, after (re)creating the Secret it reads its hub credentials from.
+
+        The Secret is created first so the container starts at once; once the pod exists,
+        ``after_pod_created_hook`` makes the pod its owner, so it goes when the pod goes.
+        """
+        pod, secret = self.manifests()
+        name = secret["metadata"]["name"]
+        await exponential_backoff(
+            partial(self._ensure_not_exists, "secret", name),
+            f"Could not delete the old secret {name}",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+        await exponential_backoff(
+            partial(
+                self._make_create_resource_request,
+                "secret",
+                to_v1(secret, "V1Secret", self.api.api_client),
+            ),
+            f"Could not create secret {name}",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+        return to_v1(pod, "V1Pod", self.api.api_client)
+
+    @default("after_pod_created_hook")
+    def _default_after_pod_created_hook(self) -> Any:
+        return _adopt_token_secret
 
     async def _start(self) -> Any:
         # Resolve first so a non-member or invalid project fails before anything is created.
