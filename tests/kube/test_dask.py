@@ -130,21 +130,20 @@ def test_kube_cluster_hands_the_spec_to_kubecluster(
     assert call["custom_cluster_spec"]["metadata"]["name"].startswith("dask-bob-")
 
 
-def test_admission_policy_keeps_homes_to_the_hub(
+def test_admission_policy_on_project_claims(
     onco_template: dict[str, Any], manifests: list, spawn: Any
 ) -> None:
     """Evaluate the chart's ValidatingAdmissionPolicy (CEL) on the pods that would reach it."""
     (policy,) = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"]
-    (validation,) = policy["spec"]["validations"]
     env = celpy.Environment()
-    program = env.program(env.compile(validation["expression"]))
+    programs = [env.program(env.compile(v["expression"])) for v in policy["spec"]["validations"]]
 
     def admitted(pod_spec: dict[str, Any], username: str) -> bool:
         activation = {
             "request": celpy.json_to_cel({"userInfo": {"username": username}}),
             "object": celpy.json_to_cel({"spec": pod_spec}),
         }
-        return bool(program.evaluate(activation))
+        return all(bool(program.evaluate(activation)) for program in programs)
 
     hub = "system:serviceaccount:cloisonne:hub"
     replicaset = "system:serviceaccount:kube-system:replicaset-controller"
@@ -162,6 +161,12 @@ def test_admission_policy_keeps_homes_to_the_hub(
         {"name": "h", "mountPath": "/steal", "subPath": "onco/dave"}
     )
     assert not admitted(crafted, replicaset)
+    # A crafted worker spec that mounts the data read-write is refused too.
+    writable = json.loads(json.dumps(worker["spec"]))
+    for volume in writable["volumes"]:
+        volume.get("persistentVolumeClaim", {}).pop("readOnly", None)
+    assert not admitted(writable, replicaset)
+    assert not admitted(writable, hub)
     binding = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert binding[0]["spec"]["validationActions"] == ["Deny"]
     assert policy["spec"]["matchConstraints"]["namespaceSelector"] == {
