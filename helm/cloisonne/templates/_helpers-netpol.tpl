@@ -1,7 +1,7 @@
 {{- /*
   cloisonne.netpol.releasePeer: a NetworkPolicy peer for pods of one component of this
   release. From a project namespace the release namespace must be named explicitly.
-  Usage: - {{- include "cloisonne.netpol.releasePeer" (dict "root" $ "component" "hub") | nindent 4 }}
+  Usage: - {{ include "cloisonne.netpol.releasePeer" (dict "root" $ "component" "hub") | nindent 4 | trim }}
 */}}
 {{- define "cloisonne.netpol.releasePeer" -}}
 namespaceSelector:
@@ -16,7 +16,7 @@ podSelector:
   cloisonne.netpol.workspacePeer: any workspace or Dask pod of any project of this release.
   Project namespaces carry cloisonne.io/project-namespace=<release>; workspace pods carry
   cloisonne.io/project (set by the WorkspacePlan).
-  Usage: - {{- include "cloisonne.netpol.workspacePeer" $ | nindent 4 }}
+  Usage: - {{ include "cloisonne.netpol.workspacePeer" $ | nindent 4 | trim }}
 */}}
 {{- define "cloisonne.netpol.workspacePeer" -}}
 namespaceSelector:
@@ -30,7 +30,7 @@ podSelector:
 {{- /*
   cloisonne.netpol.dnsEgress: an egress rule allowing DNS queries to the cluster DNS pods
   only (not to any resolver on the internet, a classic exfiltration channel).
-  Usage: egress: - {{- include "cloisonne.netpol.dnsEgress" $ | nindent 4 }}
+  Usage: egress: - {{ include "cloisonne.netpol.dnsEgress" $ | nindent 6 | trim }}
 */}}
 {{- define "cloisonne.netpol.dnsEgress" -}}
 to:
@@ -48,7 +48,7 @@ ports:
 {{- /*
   cloisonne.netpol.endpointPeers: the peers of an endpoint of a project (its S3 store or an
   extra egress): CIDRs and/or namespace+pod selectors, never an empty (= everything) list.
-  Usage: to: {{- include "cloisonne.netpol.endpointPeers" $project.s3 | nindent 4 }}
+  Usage: to: {{- include "cloisonne.netpol.endpointPeers" $project.s3 | trim | nindent 4 }}
 */}}
 {{- define "cloisonne.netpol.endpointPeers" -}}
 {{- range .cidrs }}
