@@ -284,3 +284,27 @@ def test_rendered_jupyterhub_config_runs(
     assert c.GenericOAuthenticator.allowed_groups >= {"cardio", "cardio-leads", "tre-admins"}
     assert c.ProjectKubeSpawner.project_namespace_template == "cloisonne-{project}"
     assert c.JupyterHub.db_url.startswith("postgresql+psycopg://jupyterhub:@postgres.")
+
+
+def test_schema_closes_every_object() -> None:
+    """values.schema.json refuses unknown keys at every level it describes."""
+    import json
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_objects = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and node.get("additionalProperties") is not False:
+                open_objects.append(path)
+            for key, value in node.items():
+                # if/then only add conditions to an object described (and closed) above.
+                if key not in ("if", "then"):
+                    walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(schema, "")
+    assert open_objects == []
+    assert schema["additionalProperties"] is False
