@@ -59,6 +59,9 @@ class PlanSettings:
     project_gid_base: int = 300000
     extra_endpoints: tuple[Endpoint, ...] = ()
     image: str = "cloisonne/singleuser:latest"
+    # Image for projects that have GPUs (CUDA libraries are gigabytes that CPU projects do not
+    # need); empty means every project uses ``image``.
+    gpu_image: str = ""
     extra_env: tuple[tuple[str, str], ...] = ()
 
 
@@ -157,7 +160,7 @@ def plan_workspace(
         env=tuple(sorted(env.items())),
         limits=project.limits,
         allow=tuple(allow),
-        image=settings.image,
+        image=settings.gpu_image if project.limits.gpus and settings.gpu_image else settings.image,
         labels=(
             ("app.kubernetes.io/part-of", "cloisonne"),
             ("cloisonne.io/component", "workspace"),

@@ -1,0 +1,1 @@
+"""Kubernetes backend: the pod compiler (pure) and ProjectKubeSpawner (needs the `kube` extra)."""
