@@ -13,7 +13,7 @@ APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv pyt
 	postgresql
 PYTEST_ARGS ?=
 
-.PHONY: help up down test unit integration lint bench deps root clean
+.PHONY: help up down test unit integration lint bench deps root clean kube images
 
 help:
 	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -38,7 +38,7 @@ root:
 
 $(VENV)/.stamp: pyproject.toml | .deps/apt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube]'
 	@touch $@
 
 $(CHP): | .deps/apt
@@ -64,6 +64,14 @@ integration: root deps
 
 test: root deps lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	bash images/check-requirements.sh
+
+kube: $(VENV)/.stamp
+	$(VENV)/bin/pytest -q tests/kube $(PYTEST_ARGS)
+
+# Install the images' pinned requirements in fresh venvs and import them (no Docker here).
+images:
+	bash images/check-requirements.sh
 
 bench: root deps
 	$(PY) bench/run.py

@@ -142,6 +142,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    from .service.__main__ import main as service_main
+
+    service_main()
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     for name, (default, help_text) in SETTINGS.items():
         print(f"{name}={os.environ.get(name, default)}\n    {help_text}")
@@ -183,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     sub.add_parser("settings", help="list hub settings").set_defaults(func=cmd_settings)
     audit_cli.add_parser(sub)
+    sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
+        func=cmd_service
+    )
     return parser
 
 

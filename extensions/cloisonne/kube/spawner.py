@@ -25,6 +25,7 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from ..guard.server_args import guard_server_args
 from ..plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
 from ..projects import Project, ProjectError, is_project_group, project_from_properties
 from .pod import (
@@ -193,6 +194,12 @@ class ProjectKubeSpawner(KubeSpawner):
         help="""'host:port' endpoints every workspace may reach besides the hub API (the
         cloisonne service). Recorded in the plan; the chart's NetworkPolicies enforce them.""",
     )
+    image_python_prefix = Unicode(
+        "/opt/conda",
+        config=True,
+        help="sys.prefix of the Python environment in the singleuser image (docker-stacks: "
+        "/opt/conda); the guard serves only the labextensions installed there.",
+    )
     plan_environment = Dict(
         {},
         config=True,
@@ -283,7 +290,11 @@ class ProjectKubeSpawner(KubeSpawner):
             plan,
             kube,
             name=self.pod_name,
-            command=[*(self.cmd or ["jupyterhub-singleuser"]), *self.get_args()],
+            command=[
+                *(self.cmd or ["jupyterhub-singleuser"]),
+                *self.get_args(),
+                *guard_server_args(self.image_python_prefix),
+            ],
             port=self.port,
             env=env,
             labels=labels,
