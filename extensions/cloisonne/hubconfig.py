@@ -45,6 +45,7 @@ SETTINGS = {
         "",
         "addresses workspaces must not reach, probed at start (default: public + metadata)",
     ),
+    "CLOISONNE_GUARD": ("on", "off only for the benchmark that measures the guard's cost"),
     "CLOISONNE_ADMIN_TOKEN": ("", "if set, an API token for the 'cloisonne-ops' service"),
     "CLOISONNE_CHP": (
         str(REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"),
@@ -123,6 +124,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.SandboxSpawner.datasets_root = datasets
         c.SandboxSpawner.subnet = site.subnet
         c.SandboxSpawner.name_prefix = site.prefix
+        c.SandboxSpawner.guard = setting(env, "CLOISONNE_GUARD") != "off"
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30

@@ -198,3 +198,24 @@ def test_kernel_hook_reports_connect_attempts(platform: LocalHub, ws: Workspace)
         time.sleep(0.3)
     assert any(f"'{target}', 9" in e.fields["detail"] for e in connects)
     assert popen and connects[0].user == "alice" and connects[0].project == "cardio"
+
+
+def test_no_bypass_extensions_and_no_user_labextensions(ws: Workspace) -> None:
+    missing = ws.run_json(
+        "import importlib.util, json\n"
+        "print(json.dumps([importlib.util.find_spec(m) is None "
+        "for m in ('jupyter_server_proxy', 'jupyter_archive')]))"
+    )
+    assert missing == [True, True]
+    ws.run(
+        """
+        import os, json
+        d = os.path.expanduser('~/.local/share/jupyter/labextensions/evil/static')
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, 'remoteEntry.abc.js'), 'w').write('leak')
+        open(os.path.join(d, '..', 'package.json'), 'w').write(json.dumps(
+            {'name': 'evil', 'jupyterlab': {'_build': {'load': 'static/remoteEntry.abc.js'}}}))
+        """
+    )
+    assert ws.get("lab/extensions/evil/static/remoteEntry.abc.js").status_code == 404
+    assert "evil" not in ws.get("lab").text

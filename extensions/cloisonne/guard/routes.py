@@ -36,11 +36,18 @@ class ClosedRouteHandler(JupyterHandler):
 
     async def prepare(self) -> None:
         path = self.request.path[len(self.base_url) :]
-        method, _pattern, reason = self.closed
-        await self.settings["cloisonne_guard"].record_route(self.request.method, path, reason)
-        self.set_status(403)
+        _method, _pattern, reason = self.closed
+        try:
+            await self.settings["cloisonne_guard"].record_route(self.request.method, path, reason)
+        except web.HTTPError as exc:  # the audit service is down: say so, still refuse
+            self._refuse(exc.status_code, exc.log_message or "")
+            return
+        self._refuse(403, reason)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": reason, "reason": "closed by the workspace guard"}))
+        self.finish(json.dumps({"message": message, "reason": "closed by the workspace guard"}))
 
 
 def install(web_app: web.Application, base_url: str) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import glob
 import os
+import re
 import shutil
 import signal
 import sys
@@ -305,9 +306,12 @@ class SandboxSpawner(Spawner):
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.returncode is not None or not self.cgroup.pids():
-                raise RuntimeError(
-                    f"The workspace server exited during start-up. Last lines of its log:\n"
-                    f"{_tail(self.log_file)}"
+                self.log.error("%s exited during start-up:\n%s", self._log_name,
+                               _tail(self.log_file))  # fmt: skip
+                raise SpawnRefused(
+                    500,
+                    "The workspace server stopped during start-up: "
+                    f"{_failure_reason(self.log_file)}",
                 )
             try:
                 _, writer = await asyncio.wait_for(
@@ -367,6 +371,15 @@ def _make_dir(path: str, uid: int, gid: int, mode: int, parent_mode: int) -> Non
     p.mkdir(exist_ok=True)
     os.chown(p, uid, gid)
     os.chmod(p, mode)
+
+
+def _failure_reason(path: Path) -> str:
+    """The message of the last exception in a server log (what a user can act on)."""
+    for line in reversed(_tail(path, 200).splitlines()):
+        match = re.match(r"^\s*[\w.]*(?:Error|Exception): (.+)$", line)
+        if match:
+            return match.group(1)
+    return "see the server log (ask your administrator)"
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -1,0 +1,110 @@
+"""The guard fails closed: an open network route stops the workspace at start, and without the
+audit service nothing is served."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from cloisonne.localhub import LocalHub
+
+from .conftest import free_port, make_hub
+from .test_guard import audit_events
+from .workspace import spawn
+
+
+@pytest.fixture(scope="module")
+def leaky_hub(tmp_path_factory) -> Iterator[tuple[LocalHub, int]]:
+    """A hub with a project whose egress list opens a route to a listener on the host, which
+    is also one of the addresses the self-test probes: as a site whose network plugin lets
+    traffic out would look."""
+    subnet, prefix = "10.243.128.0/20", "clg"
+    from cloisonne.sandbox.network import SiteNetwork
+
+    hub_ip = SiteNetwork(subnet, prefix).hub_ip
+    port = free_port()
+    projects = tmp_path_factory.mktemp("leaky") / "projects.yaml"
+    projects.write_text(
+        "projects:\n"
+        "  - id: cardio\n    members: [alice]\n    datasets: [dcir-sample]\n"
+        "  - id: leaky\n    members: [alice]\n    datasets: [dcir-sample]\n"
+        f"    egress: ['{hub_ip}:{port}']\n"
+    )
+    hub = make_hub(prefix, subnet, projects_file=projects,
+                   extra_env={"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:{port}"})  # fmt: skip
+    try:
+        hub.start()
+        yield hub, port
+    finally:
+        hub.teardown()
+
+
+def listen(ip: str, port: int) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port))
+    s.listen()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = s.accept()
+                conn.close()
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return s
+
+
+def test_egress_self_test_refuses_to_start_with_an_open_route(leaky_hub) -> None:
+    hub, port = leaky_hub
+    listener = listen(hub.site.hub_ip, port)
+    try:
+        r = hub.api("POST", "/users/alice/servers/leaky")
+        if r.status_code < 400:
+            r = hub.api("GET", "/users/alice/servers/leaky/progress")
+        assert "Egress self-test failed" in r.text and f"{hub.site.hub_ip}:{port}" in r.text
+    finally:
+        listener.close()
+    alerts = [e for e in audit_events(hub) if e.type == "alert.egress_open"]
+    assert alerts and alerts[-1].project == "leaky"
+    assert not hub.api("GET", "/users/alice").json()["servers"].get("leaky", {}).get("ready")
+
+
+def service_pid(hub: LocalHub) -> int:
+    marker = f"CLOISONNE_AUDIT_DB=sqlite:///{hub.state}/".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+            environ = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        if b"cloisonne.service" in cmdline and marker in environ and b"with_hub" not in cmdline:
+            return int(pid)
+    raise AssertionError("the cloisonne service of this hub is not running")
+
+
+def test_without_the_audit_service_nothing_is_served(leaky_hub) -> None:
+    hub, _ = leaky_hub
+    ws = spawn(hub, "alice", "cardio")
+    ws.run("open('secret-results.txt', 'w').write('CONFIDENTIAL-42')")
+    assert ws.get("api/contents/secret-results.txt").status_code == 200
+    os.kill(service_pid(hub), signal.SIGKILL)
+    time.sleep(0.5)
+    for path in ("api/contents/secret-results.txt", "files/secret-results.txt",
+                 "nbconvert/html/secret-results.txt"):  # fmt: skip
+        r = ws.get(path)
+        assert r.status_code == 503, (path, r.status_code)
+        assert "audit service cannot be reached" in r.text
+        assert "CONFIDENTIAL-42" not in r.text
+    r = requests.put(ws.base + "api/contents/imported.txt", headers=ws._headers(),
+                     json={"type": "file", "format": "text", "content": "x"})  # fmt: skip
+    assert r.status_code == 503
+    assert "imported.txt" not in ws.run("import os; print(os.listdir('.'))")
