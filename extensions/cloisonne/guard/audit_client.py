@@ -6,12 +6,13 @@ unaudited.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 UNAVAILABLE = (
     "The audit service cannot be reached, so this request cannot be recorded and is refused. "
@@ -26,24 +27,67 @@ class AuditUnavailable(web.HTTPError):
 
 
 class AuditClient:
+    """Appends events over one kept-alive HTTP/1.1 connection to the service (an append is on
+    the path of every guarded read, so no connection set-up per event)."""
+
     def __init__(self, service_url: str | None = None, token: str | None = None,
                  timeout: float = 10.0):  # fmt: skip
         self.url = (service_url or os.environ.get("CLOISONNE_SERVICE_URL", "")) + "api/audit/events"
         self.token = token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
         self.timeout = timeout
+        parts = urlsplit(self.url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._path = parts.path
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._lock = asyncio.Lock()
 
     async def append(self, event_type: str, **fields: Any) -> dict:
         """Append one event and wait for the service to confirm it; raise AuditUnavailable."""
         return (await self.append_many([(event_type, fields)]))[0]
 
     async def append_many(self, events: list[tuple[str, dict[str, Any]]]) -> list[dict]:
-        body = json.dumps([{"type": t, "fields": f} for t, f in events])
-        request = HTTPRequest(
-            self.url, method="POST", body=body, request_timeout=self.timeout,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-        except (HTTPClientError, OSError) as exc:
-            raise AuditUnavailable(str(exc)) from None
-        return json.loads(response.body)["events"]
+        body = json.dumps([{"type": t, "fields": f} for t, f in events]).encode()
+        async with self._lock:
+            for attempt in (1, 2):  # a kept-alive connection may have been closed meanwhile
+                try:
+                    status, payload = await asyncio.wait_for(self._post(body), self.timeout)
+                    break
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                    self._close()
+                    if attempt == 2:
+                        raise AuditUnavailable(str(exc) or type(exc).__name__) from None
+        if status != 201:
+            raise AuditUnavailable(f"service answered {status}: {payload[:200]!r}")
+        return json.loads(payload)["events"]
+
+    async def _post(self, body: bytes) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = await asyncio.open_connection(self._host, self._port)
+        reader, writer = self._conn
+        writer.write(
+            (
+                f"POST {self._path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+                f"Authorization: token {self.token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+            ).encode()
+            + body
+        )
+        await writer.drain()
+        status_line = await reader.readuntil(b"\r\n")
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        payload = await reader.readexactly(length)
+        if close:
+            self._close()
+        return status, payload
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn[1].close()
+            self._conn = None

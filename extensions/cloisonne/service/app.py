@@ -71,7 +71,9 @@ class AuditEventsHandler(BaseHandler):
                 raise web.HTTPError(400, "'fields' must be an object")
             # user and project come from the token, never from the body
             events.append(NewEvent(item["type"], caller.user, caller.project, fields))
-        stored = await asyncio.to_thread(self.store.append_many, events)
+        # Appended inline: a chained append is a fraction of a millisecond and they serialise
+        # on the chain's head anyway; a thread hop would cost more than it saves.
+        stored = self.store.append_many(events)
         await self.check_outflow(caller, events)
         self.set_status(201)
         self.finish({"events": [{"seq": e.seq, "hash": e.hash} for e in stored]})
