@@ -219,3 +219,41 @@ def test_no_bypass_extensions_and_no_user_labextensions(ws: Workspace) -> None:
     )
     assert ws.get("lab/extensions/evil/static/remoteEntry.abc.js").status_code == 404
     assert "evil" not in ws.get("lab").text
+
+
+def test_terminal_output_is_metered(platform: LocalHub, ws: Workspace) -> None:
+    import json as _json
+
+    import websocket
+
+    before = last_seq(platform)
+    term = requests.post(ws.base + "api/terminals", headers=ws._headers(), timeout=30).json()
+    url = ws.base.replace("http://", "ws://") + f"terminals/websocket/{term['name']}"
+    conn = websocket.create_connection(url, header=ws._headers(), timeout=30)
+    try:
+        conn.send(
+            _json.dumps(
+                ["stdin", "head -c 300000 /dev/zero | tr '\\\\0' y; echo; echo DONE-MARK\r"]
+            )
+        )
+        seen = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = _json.loads(conn.recv())
+            if msg[0] == "stdout":
+                seen += len(msg[1])
+                if "DONE-MARK\r\n" in msg[1] and seen > 300000:
+                    break
+    finally:
+        conn.close()
+        requests.delete(ws.base + f"api/terminals/{term['name']}", headers=ws._headers())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        events = audit_events(platform, before)
+        terminal = sum(
+            e.fields["bytes"].get("terminal", 0) for e in events if e.type == "guard.outflow"
+        )
+        if terminal >= 300000:
+            break
+        time.sleep(0.5)
+    assert terminal >= 300000
