@@ -170,3 +170,32 @@ def _netns_of(hub: LocalHub, user: str, server: str) -> str:
 def test_probe_compiles() -> None:
     # The probe must stay valid Python; a syntax error would make every check above vacuous.
     compile(PROBE, "probe", "exec")
+
+
+def test_kernel_cannot_trace_the_server_or_create_namespaces(
+    platform: LocalHub, two_workspaces
+) -> None:
+    alice, _ = two_workspaces
+    out = alice.run_json(
+        """
+        import ctypes, errno, json, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        def call(f, *args):
+            return 'ok' if f(*args) == 0 else errno.errorcode[ctypes.get_errno()]
+        server = os.getppid()  # the kernel's parent is the workspace server
+        result = {
+            'unshare_user': call(libc.unshare, 0x10000000),
+            'ptrace_attach': call(libc.ptrace, 16, server, None, None),
+            'mount': call(libc.mount, b'none', b'/tmp', b'tmpfs', 0, None),
+        }
+        for name in ('mem', 'environ'):
+            try:
+                open('/proc/%d/%s' % (server, name), 'rb').read(1)
+                result[name] = 'readable'
+            except OSError as e:
+                result[name] = errno.errorcode[e.errno]
+        print(json.dumps(result))
+        """
+    )
+    assert out == {"unshare_user": "EPERM", "ptrace_attach": "EPERM", "mount": "EPERM",
+                   "mem": "EACCES", "environ": "EACCES"}  # fmt: skip

@@ -5,9 +5,9 @@ point for file bytes, meters what kernels and terminals send to the browser, aud
 decision through the cloisonne service (refusing with 503 when that cannot be done), and checks
 at start that the workspace cannot reach outside addresses.
 
-It is switched on from the command line the spawner builds (`guard_server_args`) and from a
-read-only config directory, so user-level configuration cannot turn it off; if it cannot load,
-the server does not start (`reraise_server_extension_failures`).
+It is switched on from the command line the spawners build (cloisonne.workspace.server_args)
+and from a read-only config directory, so user-level configuration cannot turn it off; if it
+cannot load, the server does not start (`reraise_server_extension_failures`).
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from ..guard.server_args import guard_server_args
 from ..plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
 from ..projects import Project, ProjectError, is_project_group, project_from_properties
+from ..workspace.server_args import guard_server_args
 from .pod import (
     KubeSettings,
     Placement,

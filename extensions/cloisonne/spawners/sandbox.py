@@ -16,6 +16,7 @@ Lifecycle notes that shaped this code:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import glob
 import os
@@ -24,6 +25,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,11 +34,12 @@ from jupyterhub.spawner import Spawner
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .. import plan as planlib
-from ..guard.server_args import guard_server_args
 from ..sandbox import host
 from ..sandbox.bwrap import SandboxRuntime, bwrap_argv, passwd_entries
 from ..sandbox.cgroups import CgroupLayout, SandboxCgroup
 from ..sandbox.network import ServerNetwork, SiteNetwork
+from ..sandbox.seccomp import workspace_filter
+from ..workspace.server_args import guard_server_args
 from .projects_gate import SpawnRefused, resolve_project
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -263,6 +266,7 @@ class SandboxSpawner(Spawner):
                 _make_dir(mount.source, 0, plan.gid, 0o2770, parent_mode=0o711)
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         passwd, group = passwd_entries(plan)
+        (self.run_dir / "seccomp.bpf").write_bytes(workspace_filter())
         (self.run_dir / "passwd").write_text(passwd)
         (self.run_dir / "group").write_text(group)
         for name in ("passwd", "group"):
@@ -277,7 +281,6 @@ class SandboxSpawner(Spawner):
         command = [*self.cmd, *self.get_args()]
         if self.guard:
             command += guard_server_args()
-        argv = ["ip", "netns", "exec", net.netns, *bwrap_argv(plan, self.runtime(plan), command)]
         procs_files = self.cgroup.procs_files()
         umask = plan.umask
 
@@ -288,9 +291,14 @@ class SandboxSpawner(Spawner):
                 with open(path, "w") as f:
                     f.write(pid)
 
-        with open(self.log_file, "ab") as log:
+        # bwrap reads the seccomp program from an inherited file descriptor
+        seccomp_fd = os.open(self.run_dir / "seccomp.bpf", os.O_RDONLY | os.O_CLOEXEC)
+        runtime = dataclasses.replace(self.runtime(plan), seccomp_fd=seccomp_fd)
+        argv = ["ip", "netns", "exec", net.netns, *bwrap_argv(plan, runtime, command)]
+        with open(self.log_file, "ab") as log, _closing_fd(seccomp_fd):
             proc = await asyncio.create_subprocess_exec(
                 *argv,
+                pass_fds=(seccomp_fd,),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -371,6 +379,14 @@ def _make_dir(path: str, uid: int, gid: int, mode: int, parent_mode: int) -> Non
     p.mkdir(exist_ok=True)
     os.chown(p, uid, gid)
     os.chmod(p, mode)
+
+
+@contextlib.contextmanager
+def _closing_fd(fd: int) -> Iterator[int]:
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _failure_reason(path: Path) -> str:

@@ -9,10 +9,24 @@ behaviour when the package is missing). Kernels are separate processes and are u
 
 from __future__ import annotations
 
+import ctypes
 import sys
+
+PR_SET_DUMPABLE = 4
+
+
+def make_undumpable() -> None:
+    """Code in a kernel runs as the same user as this server. Without Yama, it could read the
+    server's memory (its token, its cookie secret) through /proc/<pid>/mem or ptrace; a
+    non-dumpable process can only be inspected by root. Kernels are new programs (exec), so
+    they are not affected."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def main() -> None:
+    make_undumpable()
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     from jupyterhub.singleuser import main as singleuser_main
 
