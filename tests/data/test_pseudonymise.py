@@ -84,3 +84,13 @@ def test_permutation_depends_on_key_and_label_and_is_stable(key):
     assert (a == keyed_permutation(keyed, "t:0", 1000)).all()
     assert (a != keyed_permutation(keyed, "t:1", 1000)).any()
     assert (a != keyed_permutation(Keyed(os.urandom(32)), "t:0", 1000)).any()
+
+
+def test_compact_dictionary_drops_values_of_filtered_rows():
+    from cloisonne.data.pseudonymise import compact_dictionary
+
+    codes = pc.dictionary_encode(pa.array(["I50.0", "RARE", "I50.0", None]))
+    kept = codes.filter(pa.array([True, False, True, True]))
+    out = compact_dictionary(kept)
+    assert out.dictionary.to_pylist() == ["I50.0"]
+    assert out.to_pylist() == ["I50.0", "I50.0", None]

@@ -26,7 +26,13 @@ import pyarrow.parquet as pq
 
 from ..projects import Extract, Project
 from .audit import Audit, no_audit
-from .pseudonymise import PSEUDONYM_HEX, Keyed, Pseudonymiser, keyed_permutation
+from .pseudonymise import (
+    PSEUDONYM_HEX,
+    Keyed,
+    Pseudonymiser,
+    compact_dictionary,
+    keyed_permutation,
+)
 from .schema import WAREHOUSE_MANIFEST
 from .synth import sha256_file
 
@@ -122,31 +128,40 @@ def copy_table(
     if job.date_column and job.date_column not in read:
         read.append(job.date_column)
     ids = dict(job.identifiers)
-    source = pq.ParquetFile(job.source, read_dictionary=list(ids))
-    # Identifiers are written dictionary-encoded (each pseudonym once per row group); with
-    # store_schema=False readers still see plain strings, not categoricals.
+    file_schema = pq.read_schema(job.source)
+    # Every string column is read and written dictionary-encoded: identifiers so that each
+    # distinct value is hashed once; codes (ATC, ICD-10, ...) so that the row shuffle moves
+    # small integers rather than strings. With store_schema=False readers see plain strings.
+    strings = [c for c in read if pa.types.is_string(file_schema.field(c).type)]
+    source = pq.ParquetFile(job.source, read_dictionary=strings)
     schema = pa.schema(
         [
-            pa.field(c, pa.dictionary(pa.int32(), pa.string())) if c in ids else field
-            for c, field in ((c, source.schema_arrow.field(c)) for c in job.columns)
+            pa.field(c, pa.dictionary(pa.int32(), pa.string()))
+            if c in strings
+            else file_schema.field(c)
+            for c in job.columns
         ]
     )
     rows = 0
     with pq.ParquetWriter(dest, schema, store_schema=False) as writer:
         for number, batch in enumerate(source.iter_batches(batch_size=BATCH_ROWS, columns=read)):
             progress(batch.num_rows)
+            filtered = False
             if job.date_column:
                 mask = _window_mask(batch, job.date_column, extract)
-                if mask is not None:
-                    batch = batch.filter(mask)
+                if mask is not None and not pc.all(mask).as_py():
+                    batch, filtered = batch.filter(mask), True
             if not batch.num_rows:
                 continue
-            arrays = [
-                pseudonymiser.column(batch.column(name), ids[name])
-                if name in ids
-                else batch.column(name)
-                for name in job.columns
-            ]
+            arrays = []
+            for name in job.columns:
+                column = batch.column(name)
+                if name in ids:
+                    column = pseudonymiser.column(column, ids[name])
+                elif filtered and name in strings:
+                    # no codes from rows outside the window in the output's dictionary pages
+                    column = compact_dictionary(column)
+                arrays.append(column)
             shuffle = keyed_permutation(pseudonymiser.keyed, f"{job.table}:{number}", len(batch))
             out = pa.RecordBatch.from_arrays(arrays, names=list(job.columns)).take(shuffle)
             writer.write_batch(out)

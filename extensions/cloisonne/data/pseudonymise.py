@@ -115,12 +115,7 @@ class Pseudonymiser:
             raise ValueError(f"a {domain} identifier is missing (null) in the source")
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(column)
-        indices = column.indices.to_numpy(zero_copy_only=False)
-        used = np.zeros(len(column.dictionary), dtype=bool)
-        used[indices] = True
-        kept = np.flatnonzero(used)
-        remap = np.zeros(len(used), dtype=np.int32)
-        remap[kept] = np.arange(len(kept), dtype=np.int32)
+        indices, kept = _compact(column)
         dictionary = column.dictionary
         ident = (dictionary.buffers()[-1].address, dictionary.offset, len(dictionary), domain)
         if self._last is not None and self._last[0] == ident:
@@ -128,7 +123,26 @@ class Pseudonymiser:
         else:
             full = self._lookup(dictionary, domain)
             self._last = (ident, dictionary, full)
-        return pa.DictionaryArray.from_arrays(pa.array(remap[indices]), full.take(pa.array(kept)))
+        return pa.DictionaryArray.from_arrays(indices, full.take(kept))
+
+
+def _compact(column: pa.DictionaryArray) -> tuple[pa.Array, pa.Array]:
+    """Indices renumbered over the dictionary values in use, and the positions of those."""
+    raw = column.indices
+    indices = raw.fill_null(0).to_numpy(zero_copy_only=False)
+    used = np.zeros(len(column.dictionary), dtype=bool)
+    used[indices if not raw.null_count else indices[raw.is_valid().to_numpy(False)]] = True
+    kept = np.flatnonzero(used)
+    remap = np.zeros(len(used), dtype=np.int32)
+    remap[kept] = np.arange(len(kept), dtype=np.int32)
+    mask = None if not raw.null_count else raw.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(remap[indices], pa.int32(), mask=mask), pa.array(kept)
+
+
+def compact_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """The same values with a dictionary holding only those in use (after a row filter)."""
+    indices, kept = _compact(column)
+    return pa.DictionaryArray.from_arrays(indices, column.dictionary.take(kept))
 
 
 def keyed_permutation(keyed: Keyed, label: str, rows: int) -> np.ndarray:
