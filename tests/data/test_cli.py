@@ -36,3 +36,12 @@ def test_runs_as_module(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "50 patients" in result.stdout
+
+
+def test_s3_status_and_project_when_stopped(tmp_path, capsys):
+    base = ["--state", str(tmp_path), "s3", "--base-port", "21990"]
+    assert main([*base, "status"]) == 3
+    assert "stopped" in capsys.readouterr().out
+    assert main([*base, "project", "cardio"]) == 1
+    assert "not running" in capsys.readouterr().err
+    assert main([*base, "down"]) == 0  # idempotent
