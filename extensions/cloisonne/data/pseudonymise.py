@@ -52,14 +52,15 @@ class Keyed:
 
     def pseudonyms(self, values: list[bytes], domain: str) -> list[str]:
         """The pseudonym of each value."""
-        prefix = domain.encode() + b"\0"
-        inner, outer = self._inner, self._outer
+        inner = self._inner.copy()
+        inner.update(domain.encode() + b"\0")  # absorbed once for the whole list
+        copy_inner, copy_outer = inner.copy, self._outer.copy
         out: list[str] = []
         append = out.append
         for value in values:
-            i = inner.copy()
-            i.update(prefix + value)
-            o = outer.copy()
+            i = copy_inner()
+            i.update(value)
+            o = copy_outer()
             o.update(i.digest())
             append(o.hexdigest()[:PSEUDONYM_HEX])
         return out
@@ -91,8 +92,7 @@ class Pseudonymiser:
         where = pc.index_in(values, value_set=known[0])
         missing = where.is_null()
         if pc.any(missing).as_py():
-            new = values.filter(missing)
-            new = pc.unique(new)
+            new = values.filter(missing)  # dictionary values: already distinct
             hashed = self.keyed.pseudonyms(new.to_pylist(), domain)
             self.hashed += len(new)
             known = (
