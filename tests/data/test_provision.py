@@ -225,3 +225,17 @@ def test_undeclared_identifier_column_refused(warehouse, tmp_path, key):
 def test_project_without_extract_refused(warehouse, tmp_path, key):
     with pytest.raises(ProvisionError, match="no 'extract'"):
         run(project_from_properties("cardio", {}), warehouse, tmp_path, key)
+
+
+def test_changed_warehouse_file_is_noticed(warehouse, tmp_path, key):
+    copy = tmp_path / "wh"
+    copy.mkdir()
+    for p in warehouse.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    assert run(project("cardio"), copy, tmp_path / "out", key)["changed"]
+    assert not run(project("cardio"), copy, tmp_path / "out", key)["changed"]
+    table = pq.read_table(copy / "pmsi_mco_stays.parquet").slice(0, 10)
+    pq.write_table(table, copy / "pmsi_mco_stays.parquet")  # manifest not updated
+    again = run(project("cardio"), copy, tmp_path / "out", key)
+    assert again["changed"] and again["tables"]["pmsi_mco_stays"]["rows"] == 10
+    assert (tmp_path / "out").stat().st_mode & 0o077 == 0

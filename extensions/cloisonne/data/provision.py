@@ -180,8 +180,16 @@ def fingerprint(
         "extract": project.extract.to_property(),
         "key": keyed.fingerprint,
         "sources": {j.table: warehouse_manifest["tables"][j.table]["sha256"] for j in jobs},
+        # the manifest's hashes name the files as written; size and mtime catch a file changed
+        # since without re-hashing the whole warehouse on every run
+        "files": {j.table: _stat(j.source) for j in jobs},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _stat(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns]
 
 
 def _up_to_date(dest: Path, fp: str) -> dict[str, Any] | None:
@@ -237,7 +245,9 @@ def provision(
         )  # fmt: skip
         return {**current, "changed": False}
 
-    data_root.mkdir(parents=True, exist_ok=True)
+    if not data_root.exists():
+        # root only: a workspace sees its own project's directory through its bind mount
+        data_root.mkdir(parents=True, mode=0o700)
     work = data_root / f".{project.id}.new-{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
