@@ -97,7 +97,7 @@ def test_credential_refused_on_another_projects_bucket(store, projects):
     assert denied(lambda: c.head_object(Bucket=b.bucket, Key="secret.csv")) in {
         "403",
         "AccessDenied",
-    }  # noqa: E501
+    }
     assert denied(lambda: c.put_object(Bucket=b.bucket, Key="evil", Body=b"x")) == "AccessDenied"
     assert denied(lambda: c.delete_object(Bucket=b.bucket, Key="secret.csv")) == "AccessDenied"
     # Multi-object delete answers 200 with per-key errors: read them, as s3fs.rm does not.

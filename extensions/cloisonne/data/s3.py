@@ -282,7 +282,7 @@ class S3Store:
             not cmdline
             or not cmdline[0].endswith(b"weed")
             or f"-dir={self.data}".encode() not in cmdline
-        ):  # noqa: E501
+        ):
             return None  # a stale pid file; the number now belongs to someone else
         return pid
 
@@ -452,10 +452,9 @@ def _alive(pid: int) -> bool:
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         return waited == 0
-    except ChildProcessError:
-        state = (
-            Path(f"/proc/{pid}/stat").read_text().split()[2]
-            if Path(f"/proc/{pid}").exists()
-            else "X"
-        )  # noqa: E501
+    except ChildProcessError:  # not our child (e.g. started by an earlier 'up'): ask /proc
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            return False
         return state not in {"Z", "X"}
