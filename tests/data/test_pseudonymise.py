@@ -94,3 +94,16 @@ def test_compact_dictionary_drops_values_of_filtered_rows():
     out = compact_dictionary(kept)
     assert out.dictionary.to_pylist() == ["I50.0"]
     assert out.to_pylist() == ["I50.0", "I50.0", None]
+
+
+def test_dictionaries_sharing_a_data_buffer_are_not_confused(key):
+    """Same character buffer and length, other offsets: another dictionary, other pseudonyms."""
+    data = pa.py_buffer(b"aabb")
+    short = pa.StringArray.from_buffers(1, pa.py_buffer(b"\x00\x00\x00\x00\x02\x00\x00\x00"), data)
+    full = pa.StringArray.from_buffers(1, pa.py_buffer(b"\x00\x00\x00\x00\x04\x00\x00\x00"), data)
+    index = pa.array([0], pa.int32())
+    p = Pseudonymiser(Keyed(key))
+    first = p.column(pa.DictionaryArray.from_arrays(index, short), "patient")
+    second = p.column(pa.DictionaryArray.from_arrays(index, full), "patient")
+    assert first.to_pylist() == [reference_pseudonym(key, "aa", "patient")]
+    assert second.to_pylist() == [reference_pseudonym(key, "aabb", "patient")]

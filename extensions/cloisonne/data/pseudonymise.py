@@ -81,7 +81,7 @@ class Pseudonymiser:
         # The last dictionary seen and its pseudonyms: Parquet readers hand out one dictionary
         # per row group, shared by every batch cut from it. Holding the array keeps its buffer
         # alive, so the buffer address cannot be reused by another dictionary meanwhile.
-        self._last: tuple[tuple[int, int, int, str], pa.Array, pa.Array] | None = None
+        self._last: tuple[tuple, pa.Array, pa.Array] | None = None
         self.hashed = 0  # distinct values hashed (for tests and the benchmark)
 
     def _lookup(self, values: pa.Array, domain: str) -> pa.Array:
@@ -117,7 +117,8 @@ class Pseudonymiser:
             column = pc.dictionary_encode(column)
         indices, kept = _compact(column)
         dictionary = column.dictionary
-        ident = (dictionary.buffers()[-1].address, dictionary.offset, len(dictionary), domain)
+        buffers = tuple(b.address if b is not None else 0 for b in dictionary.buffers())
+        ident = (buffers, dictionary.offset, len(dictionary), domain)
         if self._last is not None and self._last[0] == ident:
             full = self._last[2]
         else:
