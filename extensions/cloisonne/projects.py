@@ -8,6 +8,7 @@ load (the hub refuses to start) and again at spawn (the spawn fails with a clear
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -70,6 +71,32 @@ class Egress:
 
 
 @dataclass(frozen=True)
+class Extract:
+    """What of the research warehouse a project is authorised to receive (pseudonymised).
+
+    ``tables`` maps a table to the columns granted (``None``: every column); ``start`` and
+    ``end`` (inclusive) bound each table's date column. Whether the names exist in the
+    warehouse is checked when provisioning, which has the warehouse at hand.
+    """
+
+    source: str
+    tables: tuple[tuple[str, tuple[str, ...] | None], ...]
+    start: datetime.date | None = None
+    end: datetime.date | None = None
+
+    def to_property(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "tables": {t: ("*" if cols is None else list(cols)) for t, cols in self.tables},
+        }
+        if self.start:
+            out["start"] = self.start.isoformat()
+        if self.end:
+            out["end"] = self.end.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
 class Project:
     id: str
     title: str = ""
@@ -77,6 +104,7 @@ class Project:
     limits: Limits = field(default_factory=Limits)
     approvals_required: int = 2
     egress: tuple[Egress, ...] = ()
+    extract: Extract | None = None
 
     @property
     def leads_group(self) -> str:
@@ -94,6 +122,8 @@ class Project:
             "gpus": self.limits.gpus,
             "approvals_required": self.approvals_required,
             "egress": [f"{e.host}:{e.port}" for e in self.egress],
+            # only when set, so properties of projects without an extract are unchanged
+            **({"extract": self.extract.to_property()} if self.extract else {}),
         }
 
 
@@ -170,8 +200,79 @@ def _parse_egress(items: list[str]) -> tuple[Egress, ...]:
     return tuple(out)
 
 
+COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+EXTRACT_KEYS = {"source", "tables", "start", "end"}
+
+
+def _parse_date(value: object, *, field: str) -> datetime.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise ProjectError(
+            f"expected a date such as 2020-01-31, got {value!r}", field=field
+        ) from None
+
+
+def parse_extract(value: object) -> Extract | None:
+    """Validate the ``extract`` property: a mapping, or the same as JSON text (admin panel)."""
+    field_name = "extract"
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ProjectError(f"not a valid JSON object: {exc.msg}", field=field_name) from None
+    if not isinstance(value, dict):
+        raise ProjectError("expected a mapping with 'source' and 'tables'", field=field_name)
+    unknown = sorted(set(value) - EXTRACT_KEYS)
+    if unknown:
+        raise ProjectError(
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(EXTRACT_KEYS))}",
+            field=f"{field_name}.{unknown[0]}",
+        )
+    source = value.get("source")
+    if not isinstance(source, str) or not DATASET_NAME.match(source):
+        raise ProjectError(f"invalid source dataset {source!r}", field=f"{field_name}.source")
+    tables = value.get("tables")
+    if not isinstance(tables, dict) or not tables:
+        raise ProjectError(
+            "expected a non-empty mapping of table to a list of columns or '*'",
+            field=f"{field_name}.tables",
+        )
+    parsed: list[tuple[str, tuple[str, ...] | None]] = []
+    for table, columns in sorted(tables.items()):
+        where = f"{field_name}.tables.{table}"
+        if not isinstance(table, str) or not COLUMN_NAME.match(table):
+            raise ProjectError(f"invalid table name {table!r}", field=where)
+        if columns == "*":
+            parsed.append((table, None))
+            continue
+        names = _as_list(columns, field=where)
+        if not names:
+            raise ProjectError("grant at least one column, or '*' for all", field=where)
+        for name in names:
+            if not COLUMN_NAME.match(name):
+                raise ProjectError(f"invalid column name {name!r}", field=where)
+        if len(set(names)) != len(names):
+            raise ProjectError("a column is listed twice", field=where)
+        parsed.append((table, tuple(names)))
+    start = _parse_date(value.get("start"), field=f"{field_name}.start")
+    end = _parse_date(value.get("end"), field=f"{field_name}.end")
+    if start and end and start > end:
+        raise ProjectError(f"start {start} is after end {end}", field=f"{field_name}.start")
+    return Extract(source=source, tables=tuple(parsed), start=start, end=end)
+
+
 PROJECT_KEYS = {
     "kind", "title", "datasets", "cpu", "memory", "pids", "gpus", "approvals_required", "egress",
+    "extract",
 }  # fmt: skip
 
 
@@ -230,6 +331,7 @@ def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> P
                 high=MAX_APPROVALS,
             ),
             egress=_parse_egress(_as_list(properties.get("egress"), field="egress")),
+            extract=parse_extract(properties.get("extract")),
         )
     except ProjectError as exc:
         raise ProjectError(exc.reason, project=project_id, field=exc.field) from None

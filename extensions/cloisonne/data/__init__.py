@@ -1,0 +1,1 @@
+"""Research data: synthetic warehouse, per-project pseudonymised provisioning, per-project S3."""
