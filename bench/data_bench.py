@@ -39,6 +39,9 @@ HERE = Path(__file__).resolve().parent
 MIN_ROWS = 10_000_000
 
 
+TITLE = "Research data: provisioning throughput (issue 6)"
+
+
 def timed(label: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
     start = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -229,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     shutil.rmtree(args.work, ignore_errors=True)
     return 0
+
+
+def run() -> list[dict]:
+    """For bench/run.py: the same figures, returned as rows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        main(["--out", tmp])
+        return json.loads((Path(tmp) / "results-data.json").read_text())
 
 
 if __name__ == "__main__":

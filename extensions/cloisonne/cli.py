@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .audit import cli as audit_cli
+from .data import cli as data_cli
 from .hubconfig import SETTINGS, setting
 from .projects import ProjectError, load_projects
 
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     sub.add_parser("settings", help="list hub settings").set_defaults(func=cmd_settings)
     audit_cli.add_parser(sub)
+    data_cli.add_parser(sub)
     sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
         func=cmd_service
     )
