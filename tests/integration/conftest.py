@@ -7,7 +7,10 @@ servers, hub and proxy and sweeps anything left, even when a test fails.
 from __future__ import annotations
 
 import os
+import random
 import socket
+import string
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +35,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
+# Names and addresses unique to this test run, so that two runs on one machine (a developer's
+# and CI's, or two checkouts) never touch each other's namespaces, interfaces or tables:
+# prefix "t" + two random letters + a role letter; a /16 of 10.100-10.199.0.0 that no interface
+# on the machine uses yet.
+RUN_TAG = "".join(random.choices(string.ascii_lowercase, k=2))
+_taken: set[str] = set()
+
+
+def _subnets_in_use() -> set[str]:
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    return {".".join(word.split(".")[:2]) for word in out.split() if word.startswith("10.")}
+
+
+def allocate_site(role: str) -> SiteNetwork:
+    """A fresh (prefix, subnet) for one hub of this run; ``role`` is one letter."""
+    in_use = _subnets_in_use() | _taken
+    free = [f"10.{n}" for n in range(100, 200) if f"10.{n}" not in in_use]
+    net = random.choice(free)
+    _taken.add(net)
+    return SiteNetwork(f"{net}.0.0/16", f"t{RUN_TAG}{role}")
+
+
+def make_hub(role: str, site: SiteNetwork | None = None, **kw: object) -> LocalHub:
     """A hub of its own (state, ports, prefix, subnet). Its workspaces' egress self-test probes
     only addresses on this machine (never outside ones), and the outflow budget is small."""
+    site = site or allocate_site(role)
+    prefix, subnet = site.prefix, site.subnet
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
-    hub_ip = SiteNetwork(subnet, prefix).hub_ip
+    hub_ip = site.hub_ip
     extra_env = {"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:22",
                  "CLOISONNE_OUTFLOW_BUDGET": "4M"}  # fmt: skip
     extra_env.update(kw.pop("extra_env", {}))  # type: ignore[arg-type]
@@ -58,7 +85,7 @@ def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
 
 @pytest.fixture(scope="session")
 def platform() -> Iterator[LocalHub]:
-    hub = make_hub("clt", "10.244.0.0/16")
+    hub = make_hub("p")
     try:
         hub.start()
         hub.api("POST", "/users/eve")  # a user in no project

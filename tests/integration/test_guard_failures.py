@@ -14,7 +14,7 @@ import pytest
 import requests
 from cloisonne.localhub import LocalHub
 
-from .conftest import free_port, make_hub
+from .conftest import allocate_site, free_port, make_hub
 from .test_guard import audit_events
 from .workspace import spawn
 
@@ -24,10 +24,8 @@ def leaky_hub(tmp_path_factory) -> Iterator[tuple[LocalHub, int]]:
     """A hub with a project whose egress list opens a route to a listener on the host, which
     is also one of the addresses the self-test probes: as a site whose network plugin lets
     traffic out would look."""
-    subnet, prefix = "10.243.128.0/20", "clg"
-    from cloisonne.sandbox.network import SiteNetwork
-
-    hub_ip = SiteNetwork(subnet, prefix).hub_ip
+    site = allocate_site("g")
+    hub_ip = site.hub_ip
     port = free_port()
     projects = tmp_path_factory.mktemp("leaky") / "projects.yaml"
     projects.write_text(
@@ -36,7 +34,7 @@ def leaky_hub(tmp_path_factory) -> Iterator[tuple[LocalHub, int]]:
         "  - id: leaky\n    members: [alice]\n    datasets: [dcir-sample]\n"
         f"    egress: ['{hub_ip}:{port}']\n"
     )
-    hub = make_hub(prefix, subnet, projects_file=projects,
+    hub = make_hub("g", site, projects_file=projects,
                    extra_env={"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:{port}"})  # fmt: skip
     try:
         hub.start()

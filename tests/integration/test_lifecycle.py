@@ -11,7 +11,7 @@ import requests
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox.sweep import leftovers
 
-from .conftest import make_hub
+from .conftest import RUN_TAG, make_hub
 from .workspace import spawn, stop, user_token
 
 CYCLES = 50
@@ -24,7 +24,7 @@ def processes_of_uid_range(low: int, high: int) -> list[str]:
 
 def sandbox_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "bwrap" in line and "clt-" in line]
+    return [line for line in out.splitlines() if "bwrap" in line and f"t{RUN_TAG}" in line]
 
 
 def cullers_of(hub: LocalHub) -> list[int]:
@@ -56,7 +56,7 @@ def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:
 
 
 def test_servers_survive_a_hub_crash() -> None:
-    hub = make_hub("clk", "10.246.0.0/16")
+    hub = make_hub("k")
     try:
         hub.start()
         spawn(hub, "alice", "cardio")
@@ -93,7 +93,7 @@ def test_servers_survive_a_hub_crash() -> None:
 
 
 def test_idle_servers_are_culled() -> None:
-    hub = make_hub("clc", "10.247.0.0/16", cull_timeout=4, cull_every=2)
+    hub = make_hub("c", cull_timeout=4, cull_every=2)
     try:
         hub.start()
         spawn(hub, "dave", "onco")

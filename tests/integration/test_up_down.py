@@ -20,16 +20,17 @@ from cloisonne.hubconfig import REPO
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox.sweep import leftovers
 
-from .conftest import free_port
+from .conftest import allocate_site, free_port
 from .workspace import spawn
 
 CLOISONNE = str(Path(sys.executable).parent / "cloisonne")
 
 
-def start_up(prefix: str, subnet: str) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
-    state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
-    hub = LocalHub(state=state, port=free_port(), hub_port=free_port(),
-                   proxy_api_port=free_port(), subnet=subnet, prefix=prefix)  # fmt: skip
+def start_up(role: str) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
+    site = allocate_site(role)
+    state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{site.prefix}-"))
+    hub = LocalHub(state=state, port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
+                   subnet=site.subnet, prefix=site.prefix)  # fmt: skip
     env = hub.env()
     proc = subprocess.Popen([CLOISONNE, "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=REPO)  # fmt: skip
@@ -67,7 +68,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("how", ["ctrl-c", "cloisonne down"])
 def test_up_then_stop_removes_everything(how: str) -> None:
-    proc, hub, env = start_up("clu", "10.250.0.0/16")
+    proc, hub, env = start_up("u")
     try:
         # The demo platform works: demo data, demo login, a sandboxed workspace.
         session = requests.Session()

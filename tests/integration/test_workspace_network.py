@@ -21,13 +21,12 @@ from .workspace import Workspace, spawn, stop
 
 
 def main_address() -> str:
-    data = json.loads(host.run(["ip", "-4", "-j", "addr", "show", "scope", "global"]))
-    for link in data:
-        if link["ifname"].startswith(("clt", "cln", "clc", "clb")):
-            continue
-        for addr in link.get("addr_info", []):
-            return addr["local"]
-    pytest.fail("this host has no global IPv4 address to test against")
+    """The address of the interface that holds the default route (the host's main address)."""
+    routes = json.loads(host.run(["ip", "-4", "-j", "route", "show", "default"]))
+    if not routes:
+        pytest.fail("this host has no default route to find its main address from")
+    data = json.loads(host.run(["ip", "-4", "-j", "addr", "show", "dev", routes[0]["dev"]]))
+    return data[0]["addr_info"][0]["local"]
 
 
 class Listeners:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from cloisonne.guard.egress import parse_probes
 from cloisonne.guard.policy import GuardSettings, decide_read, decide_upload
 from cloisonne.guard.routes import CLOSED_ROUTES
 from cloisonne.service.identity import caller_from_model
 from cloisonne.service.outflow import OutflowBudget
+from cloisonne.workspace.egress import parse_probes
 
 S = GuardSettings(max_text_bytes=1000, max_image_bytes=100, max_upload_bytes=5000)
 

@@ -22,8 +22,8 @@ from tornado import web
 from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from ..workspace.egress import DEFAULT_PROBES, EarlyProbe, parse_probes, reachable
 from .audit_client import AuditClient
-from .egress import DEFAULT_PROBES, parse_probes, reachable
 from .meter import OutflowMeter, meter_terminals
 from .policy import Decision, GuardSettings
 
@@ -77,7 +77,11 @@ class WorkspaceGuard(LoggingConfigurable):
 
     def egress_self_test(self) -> None:
         targets = parse_probes(os.environ.get("CLOISONNE_EGRESS_PROBES", self.egress_probes))
-        open_targets = reachable(targets, self.egress_timeout)
+        early = EarlyProbe.current
+        if early is not None and early.targets == targets and early.timeout == self.egress_timeout:
+            open_targets = early.wait()  # started by the launcher, already done
+        else:
+            open_targets = reachable(targets, self.egress_timeout)
         if not open_targets:
             self.log.info("cloisonne guard: egress self-test passed (%d probes)", len(targets))
             return

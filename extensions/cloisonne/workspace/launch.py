@@ -10,7 +10,10 @@ behaviour when the package is missing). Kernels are separate processes and are u
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+
+from .egress import DEFAULT_PROBES, EarlyProbe
 
 PR_SET_DUMPABLE = 4
 
@@ -27,6 +30,8 @@ def make_undumpable() -> None:
 
 def main() -> None:
     make_undumpable()
+    # The guard's egress self-test runs while the imports below take their second.
+    EarlyProbe.start(os.environ.get("CLOISONNE_EGRESS_PROBES", " ".join(DEFAULT_PROBES)), 0.3)
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     from jupyterhub.singleuser import main as singleuser_main
 

@@ -7,6 +7,7 @@ site whose network does not enforce it find out at the first spawn, not after a 
 from __future__ import annotations
 
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 DEFAULT_PROBES = ("1.1.1.1:443", "8.8.8.8:53", "9.9.9.9:443", "169.254.169.254:80")
@@ -18,6 +19,32 @@ def parse_probes(text: str) -> list[tuple[str, int]]:
         host, _, port = item.rpartition(":")
         out.append((host, int(port)))
     return out
+
+
+class EarlyProbe:
+    """Probes started by the server launcher before its imports (about a second), so that the
+    self-test costs no start-up time; the guard collects the result when it loads."""
+
+    current: EarlyProbe | None = None
+
+    def __init__(self, targets: list[tuple[str, int]], timeout: float):
+        self.targets, self.timeout = targets, timeout
+        self.result: list[str] | None = None
+        self._thread = threading.Thread(target=self._run, name="egress-probe", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.result = reachable(self.targets, self.timeout)
+
+    def wait(self) -> list[str]:
+        self._thread.join()
+        assert self.result is not None
+        return self.result
+
+    @classmethod
+    def start(cls, text: str, timeout: float) -> EarlyProbe:
+        cls.current = cls(parse_probes(text), timeout)
+        return cls.current
 
 
 def reachable(targets: list[tuple[str, int]], timeout: float = 0.3) -> list[str]:
