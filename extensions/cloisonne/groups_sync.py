@@ -1,0 +1,44 @@
+"""Project groups' properties from projects.yaml, written at hub start.
+
+With the identity provider owning membership (oauthenticator's ``manage_groups``), JupyterHub
+refuses ``load_groups``. The projects' *settings* still come from projects.yaml, so the hub
+configuration writes them into the hub database itself, through JupyterHub's own ORM, before
+JupyterHub opens it: group ``<id>`` gets the project's properties, group ``<id>-leads`` exists.
+Memberships are left alone (they belong to the identity provider; admins may edit them in the
+admin panel until the user's next login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from jupyterhub import orm
+
+
+def sync_project_groups(db_url: str, specs: Iterable[Any]) -> list[str]:
+    """Create missing project and leads groups and set project properties; returns the names
+    of the groups created or changed."""
+    session = orm.new_session_factory(db_url)()
+    changed: list[str] = []
+    try:
+        for spec in specs:
+            wanted = {
+                spec.project.id: spec.project.to_properties(),
+                spec.project.leads_group: None,
+            }
+            for name, properties in wanted.items():
+                group = orm.Group.find(session, name)
+                if group is None:
+                    group = orm.Group(name=name)
+                    session.add(group)
+                    changed.append(name)
+                if properties is not None and group.properties != properties:
+                    group.properties = properties
+                    if name not in changed:
+                        changed.append(name)
+        session.commit()
+    finally:
+        session.close()
+        session.get_bind().dispose()
+    return changed
