@@ -16,27 +16,28 @@ from typing import Any
 from jupyterhub import orm
 
 
-def sync_project_groups(db_url: str, specs: Iterable[Any]) -> list[str]:
-    """Create missing project and leads groups and set project properties; returns the names
-    of the groups created or changed."""
+def sync_project_groups(
+    db_url: str, specs: Iterable[Any], extra_groups: Iterable[str] = ()
+) -> list[str]:
+    """Create missing project and leads groups (and ``extra_groups``, such as the admin group
+    that a role names) and set project properties; returns the groups created or changed."""
     session = orm.new_session_factory(db_url)()
     changed: list[str] = []
     try:
+        wanted: dict[str, dict | None] = dict.fromkeys(extra_groups)
         for spec in specs:
-            wanted = {
-                spec.project.id: spec.project.to_properties(),
-                spec.project.leads_group: None,
-            }
-            for name, properties in wanted.items():
-                group = orm.Group.find(session, name)
-                if group is None:
-                    group = orm.Group(name=name)
-                    session.add(group)
+            wanted[spec.project.id] = spec.project.to_properties()
+            wanted[spec.project.leads_group] = None
+        for name, properties in wanted.items():
+            group = orm.Group.find(session, name)
+            if group is None:
+                group = orm.Group(name=name)
+                session.add(group)
+                changed.append(name)
+            if properties is not None and group.properties != properties:
+                group.properties = properties
+                if name not in changed:
                     changed.append(name)
-                if properties is not None and group.properties != properties:
-                    group.properties = properties
-                    if name not in changed:
-                        changed.append(name)
         session.commit()
     finally:
         session.close()

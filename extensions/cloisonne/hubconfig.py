@@ -49,6 +49,30 @@ SETTINGS = {
 }
 
 
+# JupyterHub's `admin_access = False` has done nothing since JupyterHub 2: its built-in admin
+# role holds `access:servers` (enter any server), `tokens` (issue a token as any user) and
+# `shares` (share any server with oneself), and it cannot be redefined. So the provider's admin
+# group never gets JupyterHub's admin flag: it gets this role, which manages users, servers and
+# project groups in the admin panel and the REST API, and cannot enter workspaces.
+def admin_role(group: str) -> dict[str, Any]:
+    return {
+        "name": "cloisonne-admin",
+        "description": "Hub administrators: users, servers, project groups; no workspace access",
+        "scopes": [
+            "admin-ui",
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "list:services",
+            "read:services",
+            "read:hub",
+            "read:roles",
+            "read:metrics",
+        ],
+        "groups": [group],
+    }
+
+
 def setting(env: Mapping[str, str], name: str) -> str:
     return env.get(name) or SETTINGS[name][0]
 
@@ -113,7 +137,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30
 
-    roles: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = [admin_role(setting(env, "CLOISONNE_OIDC_ADMIN_GROUP"))]
     services: list[dict[str, Any]] = []
     cull_timeout = int(setting(env, "CLOISONNE_CULL_TIMEOUT"))
     cull_every = int(setting(env, "CLOISONNE_CULL_EVERY")) or max(cull_timeout // 2, 1)
@@ -209,7 +233,7 @@ def configure_oidc(c: Any, env: Mapping[str, str], specs: list[Any], state: Path
     auth.login_service = "Cloisonné sign-in"
     auth.username_claim = setting(env, "CLOISONNE_OIDC_USERNAME_CLAIM")
     auth.auth_state_groups_key = f"oauth_user.{setting(env, 'CLOISONNE_OIDC_GROUPS_CLAIM')}"
-    auth.admin_groups = {setting(env, "CLOISONNE_OIDC_ADMIN_GROUP")}
+    auth.admin_group = setting(env, "CLOISONNE_OIDC_ADMIN_GROUP")
     auth.projects = [spec.project.id for spec in specs]
     auth.manage_groups = True
     auth.enable_pkce = True
@@ -221,7 +245,7 @@ def configure_oidc(c: Any, env: Mapping[str, str], specs: list[Any], state: Path
         auth.audit_hook = getattr(importlib.import_module(module), name)
     c.Authenticator.auto_login = True
 
-    sync_project_groups(c.JupyterHub.db_url, specs)
+    sync_project_groups(c.JupyterHub.db_url, specs, extra_groups=[auth.admin_group])
 
 
 def _discover(issuer: str) -> dict[str, str]:

@@ -28,18 +28,18 @@ def map_claim_groups(
     claim: set[str] | list[str],
     prefix: str,
     leads_suffix: str,
-    admin_groups: set[str],
+    admin_group: str,
     projects: list[str] | None = None,
 ) -> set[str]:
     """JupyterHub group names for a groups claim (pure; unit-tested).
 
-    ``project-cardio`` -> ``cardio``, ``project-cardio-leads`` -> ``cardio-leads``; admin
-    groups are kept as they are; anything else is dropped (a site's IdP sends many groups that
+    ``project-cardio`` -> ``cardio``, ``project-cardio-leads`` -> ``cardio-leads``; the admin
+    group is kept as it is; anything else is dropped (a site's IdP sends many groups that
     mean nothing to the hub). With ``projects``, only those project ids count.
     """
     out: set[str] = set()
     for name in claim:
-        if name in admin_groups:
+        if name == admin_group:
             out.add(name)
             continue
         if not name.startswith(prefix):
@@ -71,6 +71,13 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
         config=True,
         help="Project ids the hub knows (from projects.yaml). Claim entries for other "
         "projects are ignored. None: accept every project id.",
+    )
+    admin_group = Unicode(
+        "cloisonne-admins",
+        config=True,
+        help="Claim group whose members administer the hub. They join the hub group of that "
+        "name, which holds the 'cloisonne-admin' role (admin panel, users, servers, groups; "
+        "no workspace access), not JupyterHub's all-powerful admin flag.",
     )
     audit_hook = AnyTrait(
         None,
@@ -113,7 +120,7 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
             claim,
             self.project_group_prefix,
             self.leads_suffix,
-            set(self.admin_groups),
+            self.admin_group,
             None if self.projects is None else list(self.projects),
         )
 
@@ -164,13 +171,13 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
                            server=server_name, reason="membership_removed")  # fmt: skip
 
     def _is_project(self, group: str) -> bool:
-        return group not in self.admin_groups
+        return group != self.admin_group
 
     def _is_leads(self, group: str) -> bool:
         return group.endswith(self.leads_suffix)
 
     def _audit_change(self, event: str, user: str, group: str) -> None:
-        if group in self.admin_groups:
+        if group == self.admin_group:
             self.audit(event, user=user, group=group, role="admin")
         elif self._is_leads(group):
             self.audit(event, user=user, project=group.removesuffix(self.leads_suffix),
