@@ -81,7 +81,7 @@ class PrivatePostgres:
         os.chmod(self.root, 0o711)
         self.data.mkdir(mode=0o700, exist_ok=True)
         self._own(self.data)
-        pwfile = self.data / ".pw"
+        pwfile = self.root / "initdb-password"
         pwfile.write_text(self.password + "\n")
         self._own(pwfile)
         try:

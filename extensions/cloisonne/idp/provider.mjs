@@ -284,5 +284,11 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
+// Stop at once: keep-alive connections from the hub and browsers would hold close() open.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  });
+}
 server.listen(PORT, HOST, () => console.log(`listening ${ISSUER}`));
