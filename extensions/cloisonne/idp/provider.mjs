@@ -222,7 +222,9 @@ function send(res, status, html) {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
     'x-frame-options': 'DENY',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    // no form-action: Chromium applies it to the redirects after the POST, which end at the
+    // hub's (registered, checked) redirect URI on another origin
   });
   res.end(html);
 }
