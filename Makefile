@@ -2,7 +2,7 @@
 #   make up     install what is missing, then run the platform with demo content (root)
 #               (DB=postgres: the hub database on a private PostgreSQL cluster)
 #   make down   stop it and remove every namespace, interface, nft table and cgroup
-#   make test   the whole suite (unit + integration against real hub, proxy, sandboxes)
+#   make test   the whole suite (unit, integration, browser; DB=postgres: hubs on PostgreSQL)
 #   make bench  benchmarks -> BENCHMARKS.md and bench/results.json
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -29,7 +29,7 @@ root:
 	  echo "Run: sudo make $(MAKECMDGOALS)"; exit 1; fi
 
 # Debian packages, only those missing (a fresh Debian machine has none of them).
-.deps/apt: | root
+.deps/apt: Makefile | root
 	@mkdir -p .deps
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  case $$p in nodejs) command -v node >/dev/null && continue;; npm) command -v npm >/dev/null && continue;; esac; \
@@ -65,10 +65,11 @@ unit: $(VENV)/.stamp
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: root deps
-	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+	CLOISONNE_TEST_DB=$(DB) $(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
 
+# DB=postgres runs every hub the integration fixtures start on a private PostgreSQL cluster.
 test: root deps lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	CLOISONNE_TEST_DB=$(DB) $(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 bench: root deps
 	$(PY) bench/run.py

@@ -117,7 +117,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     hub._stop_leftover_proxy()
     hub.idp.stop()
-    if hub.db == "postgres":
+    if (hub.state / "pg").exists():  # `make up DB=postgres` ran; stop its cluster by PID
         from .pg import PrivatePostgres
 
         PrivatePostgres(hub.state / "pg").stop()

@@ -20,7 +20,7 @@ import requests
 
 from .hubconfig import REPO
 from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
-from .projects import load_projects
+from .projects import ProjectError, load_projects
 from .sandbox.network import SiteNetwork
 from .sandbox.sweep import sweep
 
@@ -106,8 +106,11 @@ class LocalHub:
         """Accounts at the embedded provider: name -> password; each account's groups claim
         mirrors projects.yaml (members, leads) and ``admins`` get the admin group."""
         self.state.mkdir(parents=True, exist_ok=True)
-        claims = project_claims(load_projects(self.projects_file), admins)
-        write_accounts(self.state / "idp", users, claims)
+        try:
+            specs = load_projects(self.projects_file)
+        except ProjectError:
+            specs = []  # the hub will refuse to start and say why; accounts have no projects
+        write_accounts(self.state / "idp", users, project_claims(specs, admins))
 
     # -- process --------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
         proxy_api_port=free_port(),
         subnet=subnet,
         prefix=prefix,
+        db=kw.pop("db", os.environ.get("CLOISONNE_TEST_DB", "sqlite")),  # make test DB=postgres
         **kw,  # type: ignore[arg-type]
     )
     hub.write_users(PASSWORDS)

@@ -8,7 +8,9 @@ their own servers; admins cannot enter workspaces.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from html import unescape
 
 import pytest
 import requests
@@ -181,3 +183,17 @@ def test_edited_group_properties_are_validated_at_spawn(hub: LocalHub) -> None:
         assert "memory" in r.json()["message"]
     finally:
         assert hub.api("PUT", "/groups/onco/properties", token=admin, json=props).ok
+
+
+def test_logout_ends_the_provider_session_too(hub: LocalHub) -> None:
+    session = login(hub, "alice", "a-pw").session
+    confirm = session.get(f"{hub.url}/hub/logout", timeout=30)
+    assert confirm.url.startswith(f"{hub.idp.issuer}/session/end"), confirm.url
+    assert "fonts.googleapis" not in confirm.text  # self-contained pages
+    action = re.search(r'<form[^>]*action="([^"]+)"', confirm.text).group(1)
+    xsrf = re.search(r'name="xsrf" value="([^"]+)"', confirm.text).group(1)
+    done = session.post(unescape(action) if action.startswith("http") else hub.idp.issuer
+                        + unescape(action), data={"xsrf": xsrf, "logout": "yes"}, timeout=30)  # fmt: skip
+    assert "You are signed out" in done.text
+    again = session.get(f"{hub.url}/hub/login?next=/hub/home", timeout=30)
+    assert "/interaction/" in again.url and 'name="password"' in again.text

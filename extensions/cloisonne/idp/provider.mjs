@@ -157,6 +157,18 @@ class FileAdapter {
   }
 }
 
+function escape(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// Every page is self-contained: the library's defaults load web fonts from a third party,
+// which a health-data site's sign-in must not do.
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
+<style>body{font-family:sans-serif;max-width:22em;margin:4em auto}label,input,button{display:block;width:100%;margin:.4em 0}
+.error{color:#a00}</style></head><body>${body}</body></html>`;
+}
+
 const provider = new Provider(ISSUER, {
   adapter: FileAdapter,
   clients: clients.map(({ auto_consent: _auto, ...client }) => client),
@@ -170,7 +182,25 @@ const provider = new Provider(ISSUER, {
     email: ['email'],
     groups: ['groups'],
   },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        ctx.body = page('Sign out', `<h1>Sign out of Cloisonné?</h1>${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
+<button type="submit" form="op.logoutForm">Stay signed in</button>`);
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.body = page('Signed out', '<h1>You are signed out.</h1>');
+      },
+    },
+  },
+  async renderError(ctx, out) {
+    ctx.type = 'html';
+    ctx.body = page('Sign-in error', `<h1>Sign-in error</h1><p class="error">${escape(out.error)}: ${
+      escape(out.error_description || '')}</p><p>Start again from the hub.</p>`);
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { Session: 8 * 3600, Interaction: 600, Grant: 14 * 24 * 3600 },
   async findAccount(ctx, sub) {
@@ -192,20 +222,13 @@ const provider = new Provider(ISSUER, {
 });
 provider.proxy = false;
 
-function escape(s) {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 function loginPage(uid, error) {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
-<style>body{font-family:sans-serif;max-width:22em;margin:4em auto}label,input,button{display:block;width:100%;margin:.4em 0}
-.error{color:#a00}</style></head><body>
-<h1>Cloisonné sign-in</h1>
+  return page('Sign in', `<h1>Cloisonné sign-in</h1>
 ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
 <form method="post" action="/interaction/${escape(uid)}/login">
 <label for="username">Username</label><input id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form></body></html>`;
+<button type="submit">Sign in</button></form>`);
 }
 
 async function readForm(req) {
