@@ -21,7 +21,12 @@ def sync_project_groups(
 ) -> list[str]:
     """Create missing project and leads groups (and ``extra_groups``, such as the admin group
     that a role names) and set project properties; returns the groups created or changed."""
-    session = orm.new_session_factory(db_url)()
+    try:
+        session = orm.new_session_factory(db_url)()
+    except orm.DatabaseSchemaMismatch:
+        # A database from an older JupyterHub: leave it alone, JupyterHub itself says to run
+        # `jupyterhub upgrade-db`; the properties are written at the next start.
+        return []
     changed: list[str] = []
     try:
         wanted: dict[str, dict | None] = dict.fromkeys(extra_groups)

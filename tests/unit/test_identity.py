@@ -111,3 +111,28 @@ def test_the_default_server_of_a_single_project_is_stopped_too() -> None:
     handler = FakeHandler(fake_user(["onco"], {"": True}))
     asyncio.run(auth.apply_removed_memberships(handler, {"name": "bob", "groups": ["cardio"]}))
     assert handler.stopped == [""]
+
+
+def test_project_groups_are_written_into_the_hub_database(tmp_path) -> None:
+    from cloisonne.groups_sync import sync_project_groups
+    from jupyterhub import orm
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    specs = load_projects("hub_config/projects.yaml")
+    created = sync_project_groups(url, specs, extra_groups=["cloisonne-admins"])
+    assert set(created) == {"cardio", "cardio-leads", "onco", "onco-leads", "cloisonne-admins"}
+    assert sync_project_groups(url, specs) == []  # idempotent
+    db = orm.new_session_factory(url)()
+    cardio = orm.Group.find(db, "cardio")
+    assert cardio.properties["title"] == specs[0].project.title and cardio.users == []
+    # an admin's edit is kept until the next start, which re-applies projects.yaml
+    cardio.properties = {**cardio.properties, "memory": "768M"}
+    db.add(orm.User(name="alice", groups=[cardio]))
+    db.commit()
+    db.close()
+    assert sync_project_groups(url, specs) == ["cardio"]
+    db = orm.new_session_factory(url)()
+    cardio = orm.Group.find(db, "cardio")
+    assert cardio.properties["memory"] == specs[0].project.to_properties()["memory"]
+    assert [u.name for u in cardio.users] == ["alice"]  # memberships untouched
+    db.close()
