@@ -76,6 +76,9 @@ def test_a_lead_in_no_project_as_member_may_log_in(hub: LocalHub) -> None:
     result = login(hub, "carol", "c-pw")
     assert result.ok
     assert hub.api("GET", "/users/carol").json()["groups"] == ["cardio-leads"]
+    # leading a project is not membership: no workspace of it
+    r = hub.api("POST", "/users/carol/servers/cardio", token=user_token(hub, "carol"))
+    assert r.status_code == 403 and "not one of carol's projects" in r.json()["message"]
 
 
 def test_admin_group_makes_a_hub_admin_who_sees_the_admin_panel(hub: LocalHub) -> None:
