@@ -1,7 +1,8 @@
 # Cloisonné — local platform, tests and benchmarks.
 #   make up     install what is missing, then run the platform with demo content (root)
+#               (DB=postgres: the hub database on a private PostgreSQL cluster)
 #   make down   stop it and remove every namespace, interface, nft table and cgroup
-#   make test   the whole suite (unit + integration against real hub, proxy, sandboxes)
+#   make test   the whole suite (unit, integration, browser; DB=postgres: hubs on PostgreSQL)
 #   make bench  benchmarks -> BENCHMARKS.md and bench/results.json
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -9,14 +10,17 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CHP := .node/node_modules/.bin/configurable-http-proxy
+# oidc-provider 8.x: the 9.x line targets Node 22 and Debian ships Node 20.
+OIDC_PROVIDER := .node/node_modules/oidc-provider/package.json
 APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv python3-dev nodejs npm \
-	postgresql
+  postgresql chromium
+DB ?= sqlite
 PYTEST_ARGS ?=
 
 .PHONY: help up down test unit integration lint bench deps root clean kube images
 
 help:
-	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,7p' Makefile | sed 's/^# \{0,1\}//'
 
 root:
 	@if [ "$$(id -u)" != "0" ]; then \
@@ -25,7 +29,7 @@ root:
 	  echo "Run: sudo make $(MAKECMDGOALS)"; exit 1; fi
 
 # Debian packages, only those missing (a fresh Debian machine has none of them).
-.deps/apt: | root
+.deps/apt: Makefile | root
 	@mkdir -p .deps
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  case $$p in nodejs) command -v node >/dev/null && continue;; npm) command -v npm >/dev/null && continue;; esac; \
@@ -41,13 +45,14 @@ $(VENV)/.stamp: pyproject.toml | .deps/apt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube,data,notebooks]'
 	@touch $@
 
-$(CHP): | .deps/apt
-	npm install --prefix .node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0
+$(CHP) $(OIDC_PROVIDER): | .deps/apt
+	npm install --prefix .node --no-audit --no-fund --loglevel=error \
+	  configurable-http-proxy@5.3.0 oidc-provider@8.8.1
 
-deps: .deps/apt $(VENV)/.stamp $(CHP)
+deps: .deps/apt $(VENV)/.stamp $(CHP) $(OIDC_PROVIDER)
 
 up: root deps
-	$(VENV)/bin/cloisonne up
+	CLOISONNE_DB=$(DB) $(VENV)/bin/cloisonne up
 
 down: root
 	$(VENV)/bin/cloisonne down
@@ -60,10 +65,11 @@ unit: $(VENV)/.stamp
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: root deps
-	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+	CLOISONNE_TEST_DB=$(DB) $(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
 
+# DB=postgres runs every hub the integration fixtures start on a private PostgreSQL cluster.
 test: root deps lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	CLOISONNE_TEST_DB=$(DB) $(VENV)/bin/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 	bash images/check-requirements.sh
 
 kube: $(VENV)/.stamp

@@ -44,6 +44,8 @@ def _hub_from_env():  # noqa: ANN202 - LocalHub import kept lazy (pulls requests
         subnet=setting(env, "CLOISONNE_SUBNET"),
         prefix=setting(env, "CLOISONNE_PREFIX"),
         cull_timeout=int(setting(env, "CLOISONNE_CULL_TIMEOUT")),
+        idp_port=int(setting(env, "CLOISONNE_OIDC_PORT")),
+        db=setting(env, "CLOISONNE_DB"),
     )
 
 
@@ -65,8 +67,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
     assert hub.datasets is not None
     make_demo_datasets(hub.datasets)
-    if not (hub.state / "users.yaml").exists():
-        hub.write_users(DEMO_USERS, DEMO_ADMINS)
+    if not (hub.state / "idp" / "accounts.json").exists():
+        hub.write_users(DEMO_USERS, DEMO_ADMINS)  # accounts at the embedded OIDC provider
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -79,6 +81,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         hub.start()
         print(f"\n  Cloisonné is running at {hub.url}/\n")
+        print(
+            f"  Sign-in: the embedded OIDC provider at {hub.idp.issuer}/ (accounts in "
+            f"{hub.state / 'idp' / 'accounts.json'}); database: {hub.db}"
+        )
         print("  Demo logins (user / password / role):")
         for name, password in DEMO_USERS.items():
             print(f"    {name:<8} {password:<12} {_roles(name, specs, DEMO_ADMINS)}")
@@ -112,6 +118,11 @@ def cmd_down(args: argparse.Namespace) -> int:
     from .sandbox.sweep import sweep
 
     hub._stop_leftover_proxy()
+    hub.idp.stop()
+    if (hub.state / "pg").exists():  # `make up DB=postgres` ran; stop its cluster by PID
+        from .pg import PrivatePostgres
+
+        PrivatePostgres(hub.state / "pg").stop()
     found = sweep(hub.site)
     print("Stopped; removed:", {k: v for k, v in found.items() if v} or "nothing left over")
     return 0

@@ -24,7 +24,16 @@ SETTINGS = {
     "CLOISONNE_STATE": ("/var/lib/cloisonne", "state folder: hub database, homes, logs"),
     "CLOISONNE_PROJECTS": (str(REPO / "hub_config" / "projects.yaml"), "projects file"),
     "CLOISONNE_DATASETS": ("", "datasets folder (default: <state>/datasets)"),
-    "CLOISONNE_USERS": ("", "demo users file (default: <state>/users.yaml)"),
+    "CLOISONNE_DB": ("sqlite", "local platform's database: sqlite | postgres (private cluster)"),
+    "CLOISONNE_DB_URL": ("", "hub database URL (default: SQLite in the state folder)"),
+    "CLOISONNE_OIDC_ISSUER": ("", "OIDC issuer URL (empty: the embedded provider)"),
+    "CLOISONNE_OIDC_PORT": ("8090", "port of the embedded OIDC provider on 127.0.0.1"),
+    "CLOISONNE_OIDC_CLIENT_ID": ("cloisonne-hub", "the hub's client id at the provider"),
+    "CLOISONNE_OIDC_CLIENT_SECRET": ("", "client secret (embedded provider: from its files)"),
+    "CLOISONNE_OIDC_USERNAME_CLAIM": ("preferred_username", "claim that gives the user name"),
+    "CLOISONNE_OIDC_GROUPS_CLAIM": ("groups", "claim that lists the user's groups"),
+    "CLOISONNE_OIDC_ADMIN_GROUP": ("cloisonne-admins", "claim group whose members are admins"),
+    "CLOISONNE_AUDIT_HOOK": ("", "module:callable receiving audit events (default: hub log)"),
     "CLOISONNE_BIND_URL": ("http://127.0.0.1:8000", "public URL of the proxy"),
     "CLOISONNE_HUB_PORT": ("8081", "hub API port (on the hub's host-only address)"),
     "CLOISONNE_PROXY_API_PORT": ("8001", "configurable-http-proxy API port on 127.0.0.1"),
@@ -54,6 +63,30 @@ SETTINGS = {
 }
 
 
+# JupyterHub's `admin_access = False` has done nothing since JupyterHub 2: its built-in admin
+# role holds `access:servers` (enter any server), `tokens` (issue a token as any user) and
+# `shares` (share any server with oneself), and it cannot be redefined. So the provider's admin
+# group never gets JupyterHub's admin flag: it gets this role, which manages users, servers and
+# project groups in the admin panel and the REST API, and cannot enter workspaces.
+def admin_role(group: str) -> dict[str, Any]:
+    return {
+        "name": "cloisonne-admin",
+        "description": "Hub administrators: users, servers, project groups; no workspace access",
+        "scopes": [
+            "admin-ui",
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "list:services",
+            "read:services",
+            "read:hub",
+            "read:roles",
+            "read:metrics",
+        ],
+        "groups": [group],
+    }
+
+
 def setting(env: Mapping[str, str], name: str) -> str:
     return env.get(name) or SETTINGS[name][0]
 
@@ -77,7 +110,9 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     # The hub API listens on the host-only veth address: the only host address a sandbox's
     # nft table lets it reach.
     c.JupyterHub.hub_bind_url = f"http://{site.hub_ip}:{hub_port}"
-    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = (
+        setting(env, "CLOISONNE_DB_URL") or f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    )
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
@@ -91,19 +126,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.admin_access = False
 
-    # Projects become groups with properties; leads are the <id>-leads groups.
-    groups: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        groups[spec.project.id] = {
-            "users": list(spec.members),
-            "properties": spec.project.to_properties(),
-        }
-        groups[spec.project.leads_group] = {"users": list(spec.leads), "properties": {}}
-    c.JupyterHub.load_groups = groups
-
-    c.JupyterHub.authenticator_class = "cloisonne.auth.demo.DemoAuthenticator"
-    c.DemoAuthenticator.users_file = setting(env, "CLOISONNE_USERS") or str(state / "users.yaml")
-    c.DemoAuthenticator.allow_all = True
+    configure_oidc(c, env, specs, state)
 
     if setting(env, "CLOISONNE_SPAWNER") == "simple":
         c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
@@ -129,7 +152,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30
 
-    roles: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = [admin_role(setting(env, "CLOISONNE_OIDC_ADMIN_GROUP"))]
     services: list[dict[str, Any]] = []
     cull_timeout = int(setting(env, "CLOISONNE_CULL_TIMEOUT"))
     cull_every = int(setting(env, "CLOISONNE_CULL_EVERY")) or max(cull_timeout // 2, 1)
@@ -190,7 +213,7 @@ def configure_service(
     c: Any, env: Mapping[str, str], state: Path, site: SiteNetwork, services: list, roles: list
 ) -> None:
     """The cloisonne service (audit log API) and the hub's own audit hooks."""
-    db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    db_url = c.JupyterHub.db_url  # the audit log lives in the hub's database
     port = int(setting(env, "CLOISONNE_SERVICE_PORT"))
     service_host = site.hub_ip if setting(env, "CLOISONNE_SPAWNER") != "simple" else "127.0.0.1"
     url = f"http://{service_host}:{port}"
@@ -229,3 +252,78 @@ def configure_service(
     c.Spawner.pre_spawn_hook = audit.spawn
     c.Spawner.post_stop_hook = audit.stop
     c.JupyterHub.tornado_settings = {"log_function": audit.log_request}
+    if not setting(env, "CLOISONNE_AUDIT_HOOK"):
+        # membership changes seen at login, and workspaces stopped because of them
+        c.CloisonneOIDCAuthenticator.audit_hook = audit.event
+
+
+def configure_oidc(c: Any, env: Mapping[str, str], specs: list[Any], state: Path) -> None:
+    """Login through an OpenID Connect provider; its groups claim gives projects, leads, admins.
+
+    Projects are JupyterHub groups: ``<id>`` (members, with the project's settings as group
+    properties) and ``<id>-leads``. Membership comes from the provider at each login
+    (``manage_groups``); the properties come from projects.yaml, written at start.
+    """
+    from .groups_sync import sync_project_groups
+
+    bind_url = setting(env, "CLOISONNE_BIND_URL").rstrip("/")
+    issuer = setting(env, "CLOISONNE_OIDC_ISSUER").rstrip("/")
+    client_id = setting(env, "CLOISONNE_OIDC_CLIENT_ID")
+    secret = setting(env, "CLOISONNE_OIDC_CLIENT_SECRET")
+    if issuer:
+        endpoints = _discover(issuer)
+    else:
+        # The embedded provider (cloisonne.idp): its endpoints are fixed, its client file holds
+        # the secret LocalHub made for the hub.
+        from .idp import ensure_client
+
+        issuer = f"http://127.0.0.1:{setting(env, 'CLOISONNE_OIDC_PORT')}"
+        endpoints = {
+            "authorization_endpoint": f"{issuer}/auth",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/me",
+            "end_session_endpoint": f"{issuer}/session/end",
+        }
+        client = ensure_client(state / "idp", f"{bind_url}/hub/oauth_callback")
+        client_id, secret = client.client_id, secret or client.client_secret
+
+    auth = c.CloisonneOIDCAuthenticator
+    c.JupyterHub.authenticator_class = "cloisonne.auth.oidc.CloisonneOIDCAuthenticator"
+    auth.client_id = client_id
+    auth.client_secret = secret
+    auth.oauth_callback_url = f"{bind_url}/hub/oauth_callback"
+    auth.authorize_url = endpoints["authorization_endpoint"]
+    auth.token_url = endpoints["token_endpoint"]
+    auth.userdata_url = endpoints["userinfo_endpoint"]
+    if endpoints.get("end_session_endpoint"):
+        auth.logout_redirect_url = f"{endpoints['end_session_endpoint']}?client_id={client_id}"
+    auth.login_service = "Cloisonné sign-in"
+    auth.username_claim = setting(env, "CLOISONNE_OIDC_USERNAME_CLAIM")
+    auth.auth_state_groups_key = f"oauth_user.{setting(env, 'CLOISONNE_OIDC_GROUPS_CLAIM')}"
+    auth.admin_group = setting(env, "CLOISONNE_OIDC_ADMIN_GROUP")
+    auth.projects = [spec.project.id for spec in specs]
+    auth.manage_groups = True
+    auth.enable_pkce = True
+    hook = setting(env, "CLOISONNE_AUDIT_HOOK")
+    if hook:
+        module, _, name = hook.partition(":")
+        import importlib
+
+        auth.audit_hook = getattr(importlib.import_module(module), name)
+    c.Authenticator.auto_login = True
+
+    sync_project_groups(c.JupyterHub.db_url, specs, extra_groups=[auth.admin_group])
+
+
+def _discover(issuer: str) -> dict[str, str]:
+    import requests
+
+    url = f"{issuer}/.well-known/openid-configuration"
+    try:
+        r = requests.get(url, timeout=10)
+        r.raise_for_status()
+        return r.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise SystemExit(
+            f"Cloisonné: cannot read the OIDC discovery document {url}: {exc}"
+        ) from None

@@ -18,8 +18,9 @@ from typing import Any
 
 import requests
 
-from .auth.demo import hash_password, write_users
 from .hubconfig import REPO
+from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
+from .projects import ProjectError, load_projects
 from .sandbox.network import SiteNetwork
 from .sandbox.sweep import sweep
 
@@ -41,6 +42,26 @@ class LocalHub:
     cull_every: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
+    # identity: the embedded OIDC provider's port (0: a free one)
+    idp_port: int = 0
+    # hub database: "sqlite" (embedded) or "postgres" (a private cluster under the state folder)
+    db: str = "sqlite"
+    # first start of a state folder: add projects.yaml's members and leads to the groups, as
+    # the embedded provider's accounts have them (afterwards the provider's claim decides)
+    seed_members: bool = True
+    pg: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.idp_port:
+            import socket
+
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.idp_port = s.getsockname()[1]
+
+    @property
+    def idp(self) -> EmbeddedProvider:
+        return EmbeddedProvider(self.state / "idp", self.idp_port)
 
     @property
     def url(self) -> str:
@@ -74,25 +95,37 @@ class LocalHub:
             CLOISONNE_CULL_TIMEOUT=str(self.cull_timeout),
             CLOISONNE_CULL_EVERY=str(self.cull_every),
             CLOISONNE_ADMIN_TOKEN=self.ops_token,
+            CLOISONNE_OIDC_PORT=str(self.idp_port),
         )
+        if self.pg is not None:
+            env["CLOISONNE_DB_URL"] = self.pg.url
         env.update(self.extra_env)
         return env
 
     def write_users(self, users: dict[str, str], admins: tuple[str, ...] = ()) -> None:
-        """Demo login file: name -> password."""
+        """Accounts at the embedded provider: name -> password; each account's groups claim
+        mirrors projects.yaml (members, leads) and ``admins`` get the admin group."""
         self.state.mkdir(parents=True, exist_ok=True)
-        write_users(
-            self.state / "users.yaml",
-            {
-                name: {"password_hash": hash_password(pw), "admin": name in admins}
-                for name, pw in users.items()
-            },
-        )
+        try:
+            specs = load_projects(self.projects_file)
+        except ProjectError:
+            specs = []  # the hub will refuse to start and say why; accounts have no projects
+        write_accounts(self.state / "idp", users, project_claims(specs, admins))
 
     # -- process --------------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state, 0o711)  # services running as other users reach their folders
+        if self.db == "postgres" and self.pg is None:
+            from .pg import PrivatePostgres
+
+            self.pg = PrivatePostgres(self.state / "pg")
+        if self.pg is not None:
+            self.pg.start()
+        if not self.extra_env.get("CLOISONNE_OIDC_ISSUER"):
+            ensure_client(self.state / "idp", f"{self.url}/hub/oauth_callback")
+            self.idp.start()
         log = open(self.state / "hub.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
@@ -112,11 +145,26 @@ class LocalHub:
                 )
             try:
                 if requests.get(f"{self.url}/hub/api/", timeout=1).ok:
+                    self._seed_members()
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"the hub did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def _seed_members(self) -> None:
+        marker = self.state / "members-seeded"
+        if not self.seed_members or marker.exists():
+            return
+        for spec in load_projects(self.projects_file):
+            for group, names in ((spec.project.id, spec.members),
+                                 (spec.project.leads_group, spec.leads)):  # fmt: skip
+                for name in names:
+                    self.api("POST", f"/users/{name}")  # 409 when it exists: fine
+                if names:
+                    r = self.api("POST", f"/groups/{group}/users", json={"users": list(names)})
+                    r.raise_for_status()
+        marker.write_text("")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -142,6 +190,9 @@ class LocalHub:
                 self.proc.kill()
                 self.proc.wait()
         self._stop_leftover_proxy()
+        self.idp.stop()
+        if self.pg is not None:
+            self.pg.stop()
 
     def _stop_leftover_proxy(self) -> None:
         pid_file = self.state / "proxy.pid"

@@ -77,6 +77,7 @@ def make_hub(role: str, site: SiteNetwork | None = None, **kw: object) -> LocalH
         subnet=subnet,
         prefix=prefix,
         extra_env=extra_env,
+        db=kw.pop("db", os.environ.get("CLOISONNE_TEST_DB", "sqlite")),  # make test DB=postgres
         **kw,  # type: ignore[arg-type]
     )
     hub.write_users(PASSWORDS)

@@ -15,22 +15,24 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from cloisonne.hubconfig import REPO
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox.sweep import leftovers
 
 from .conftest import allocate_site, free_port
+from .oidc_login import login
 from .workspace import spawn
 
 CLOISONNE = str(Path(sys.executable).parent / "cloisonne")
 
 
-def start_up(role: str) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
+def start_up(
+    role: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
     site = allocate_site(role)
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{site.prefix}-"))
     hub = LocalHub(state=state, port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
-                   subnet=site.subnet, prefix=site.prefix)  # fmt: skip
+                   subnet=site.subnet, prefix=site.prefix, extra_env=extra_env or {})  # fmt: skip
     env = hub.env()
     proc = subprocess.Popen([CLOISONNE, "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=REPO)  # fmt: skip
@@ -50,7 +52,7 @@ def start_up(role: str) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
 
 def pids_from(state: Path) -> list[int]:
     pids = []
-    for name in ("jupyterhub.pid", "proxy.pid"):
+    for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid"):
         try:
             pids.append(int((state / name).read_text()))
         except (OSError, ValueError):
@@ -70,16 +72,13 @@ def alive(pid: int) -> bool:
 def test_up_then_stop_removes_everything(how: str) -> None:
     proc, hub, env = start_up("u")
     try:
-        # The demo platform works: demo data, demo login, a sandboxed workspace.
-        session = requests.Session()
-        session.get(f"{hub.url}/hub/login")
-        login = session.post(f"{hub.url}/hub/login", data={
-            "username": "bob", "password": "bob-demo", "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
-        assert login.url.endswith("/hub/home")
+        # The demo platform works: demo data, demo login (through the embedded OIDC
+        # provider), a sandboxed workspace.
+        assert login(hub, "bob", "bob-demo").response.url.endswith("/hub/home")
         ws = spawn(hub, "alice", "cardio")
         assert "dispensings.csv" in ws.run("import os; print(os.listdir('/data/dcir-sample'))")
         running = pids_from(hub.state)
-        assert len(running) == 2 and leftovers(hub.site)["netns"]
+        assert len(running) == 3 and leftovers(hub.site)["netns"]
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         else:

@@ -34,6 +34,10 @@ class HubAudit:
             self._store = AuditStore(self.db_url)
         return self._store
 
+    def event(self, event_type: str, *, user: str = "", project: str = "", **fields: Any) -> None:
+        """The authenticator's audit hook (membership added/removed, workspace stopped)."""
+        self.store.append(f"hub.{event_type}", user=user, project=project, fields=fields)
+
     def login(self, authenticator: Any, handler: Any, authentication: dict) -> dict:
         remote = handler.request.remote_ip if handler is not None else ""
         self.store.append("hub.login", user=authentication["name"], fields={"remote_ip": remote})
