@@ -10,6 +10,7 @@ import requests
 from cloisonne.audit.store import AuditStore
 from cloisonne.localhub import LocalHub
 
+from .oidc_login import login
 from .workspace import spawn, stop, user_token
 
 APPEND = """
@@ -69,10 +70,7 @@ def test_users_cannot_append_edit_or_delete(platform: LocalHub) -> None:
 
 
 def test_hub_records_logins_spawns_stops_and_group_changes(platform: LocalHub) -> None:
-    session = requests.Session()
-    session.get(f"{platform.url}/hub/login")
-    session.post(f"{platform.url}/hub/login", data={"username": "dave", "password": "d-pw",
-                                                    "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
+    assert login(platform, "dave", "d-pw").response.url.endswith("/hub/home")
     spawn(platform, "dave", "onco")
     stop(platform, "dave", "onco")
     assert platform.api("POST", "/groups/onco/users", json={"users": ["eve"]}).ok

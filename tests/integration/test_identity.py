@@ -7,7 +7,6 @@ their own servers; admins cannot enter workspaces.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -36,9 +35,18 @@ def hub() -> Iterator[LocalHub]:
 
 
 def audit_events(hub: LocalHub) -> list[dict]:
-    text = (hub.state / "hub.log").read_text(errors="replace")
-    return [json.loads(line.split(" audit ", 1)[1]) for line in text.splitlines()
-            if " audit {" in line]  # fmt: skip
+    """The authenticator's events as recorded in the audit log (type hub.<event>)."""
+    from cloisonne.audit.store import AuditStore
+
+    store = AuditStore(f"sqlite:///{hub.state / 'jupyterhub.sqlite'}", create=False)
+    try:
+        return [
+            {"event": e.type.removeprefix("hub."), "user": e.user,
+             **({"project": e.project} if e.project else {}), **e.fields}
+            for e in store.iter_events()
+        ]  # fmt: skip
+    finally:
+        store.close()
 
 
 def test_right_password_lands_on_the_hub_with_the_claim_groups(hub: LocalHub) -> None:

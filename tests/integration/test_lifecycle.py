@@ -17,9 +17,18 @@ from .workspace import spawn, stop, user_token
 CYCLES = 50
 
 
-def processes_of_uid_range(low: int, high: int) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "uid=,pid=,comm="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if low <= int(line.split()[0]) < high]
+def workspace_processes(hub: LocalHub) -> list[int]:
+    """PIDs of processes started for this hub's workspaces (their environment names the hub's
+    own address, unique to this run; other runs on the machine are not counted)."""
+    marker = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in open(f"/proc/{pid}/environ", "rb").read():
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
 
 
 def sandbox_processes() -> list[str]:
@@ -47,11 +56,12 @@ def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:
     for _ in range(CYCLES):
         spawn(platform, "alice", "cardio")
         assert leftovers(platform.site)["netns"], "a running server has its namespace"
+        assert workspace_processes(platform), "a running server's processes are found"
         stop(platform, "alice", "cardio")
     assert leftovers(platform.site) == before == {
         "netns": [], "links": [], "nft_tables": [], "cgroups": []
     }  # fmt: skip
-    assert processes_of_uid_range(200000, 300000) == []
+    assert workspace_processes(platform) == []
     assert sandbox_processes() == []
 
 
