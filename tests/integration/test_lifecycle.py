@@ -18,13 +18,16 @@ CYCLES = 50
 
 
 def workspace_processes(hub: LocalHub) -> list[int]:
-    """PIDs of processes started for this hub's workspaces (their environment names the hub's
-    own address, unique to this run; other runs on the machine are not counted)."""
+    """PIDs of processes started in this hub's workspaces: not root (the hub's own services
+    run as root) and with the hub's own address, unique to this run, in their environment."""
     marker = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if marker in open(f"/proc/{pid}/environ", "rb").read():
+            if (
+                os.stat(f"/proc/{pid}").st_uid != 0
+                and marker in open(f"/proc/{pid}/environ", "rb").read()
+            ):
                 found.append(int(pid))
         except OSError:
             continue
