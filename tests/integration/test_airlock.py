@@ -1,0 +1,198 @@
+"""The export airlock end to end: a real workspace asks, the service checks, two leads approve
+outside any workspace, the requester downloads outside; and what must be refused is."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+from cloisonne.localhub import LocalHub
+
+from .workspace import Workspace, spawn, stop, user_token
+
+TABLE = "region,count\nnord,120\nsud,85\n"
+
+ASK = """
+import json, os, subprocess, sys
+from pathlib import Path
+from cloisonne.export import ExportError, request_export
+Path('results').mkdir(exist_ok=True)
+Path('results/table.csv').write_text(%(table)r)
+Path('results/small.csv').write_text('region,count\\nnord,120\\nsud,3\\n')
+Path('notes.md').write_text('Figures for the paper')
+out = {}
+out['notebook'] = request_export(['results/table.csv', 'results/small.csv'], why='Table 1')
+# the terminal: the same from the `cloisonne` command
+cli = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'cloisonne'), 'export',
+                      'request', 'notes.md', '--why', 'notes'], capture_output=True, text=True)
+out['cli'] = [cli.returncode, cli.stdout, cli.stderr]
+# refused on the workspace side: outside the home, through .. or a symlink, nothing, too big
+os.symlink('/data', 'data-link')
+os.symlink('/etc/passwd', 'passwd-link')
+with open('big.csv', 'wb') as f:
+    f.truncate(5 * 1024 * 1024)
+refusals = {}
+for label, paths in [('dotdot', ['../../etc/passwd']), ('abs', ['/etc/hostname']),
+                     ('symlink', ['passwd-link']), ('dir-link', ['data-link']),
+                     ('empty', []), ('big', ['big.csv']), ('missing', ['nope.csv'])]:
+    try:
+        request_export(paths, why='x')
+        refusals[label] = 'accepted'
+    except ExportError as exc:
+        refusals[label] = str(exc)
+out['refusals'] = refusals
+print(json.dumps(out))
+"""
+
+FROM_WORKSPACE = """
+import json, os, urllib.request, urllib.error
+base, token = os.environ['CLOISONNE_SERVICE_URL'], os.environ['JUPYTERHUB_API_TOKEN']
+def call(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={'Authorization': 'token ' + token})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+rid = %(rid)r
+print(json.dumps({
+    'download': call('GET', f'api/airlock/requests/{rid}/files/results/table.csv'),
+    'review': call('POST', f'api/airlock/requests/{rid}/review', {'decision': 'approve'}),
+    'other_project': call('POST', 'api/airlock/requests',
+                          {'project': 'onco', 'justification': 'x', 'files': []}),
+}))
+"""
+
+
+def api(hub: LocalHub) -> str:
+    return f"{hub.url}/services/cloisonne/api/airlock/requests"
+
+
+def call(hub: LocalHub, method: str, path: str, user: str, **kw: object) -> requests.Response:
+    token = user_token(hub, user)
+    return requests.request(method, api(hub) + path, headers={"Authorization": f"token {token}"},
+                            timeout=60, **kw)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def alice(platform: LocalHub) -> Workspace:
+    ws = spawn(platform, "alice", "cardio")
+    yield ws
+    stop(platform, "alice", "cardio")
+
+
+def test_full_flow_from_a_notebook_and_a_terminal(platform: LocalHub, alice: Workspace) -> None:
+    out = alice.run_json(ASK % {"table": TABLE}, timeout=120)
+    req = out["notebook"]
+    rid = req["id"]
+    assert (req["state"], req["project"], req["requester"]) == ("checked", "cardio", "alice")
+    checks = {f["name"]: f["check_status"] for f in req["files"]}
+    assert checks == {"results/table.csv": "pass", "results/small.csv": "fail"}
+    assert req["files"][0]["sha256"] == hashlib.sha256(TABLE.encode()).hexdigest()
+    code, stdout, stderr = out["cli"]
+    assert code == 0 and "checked" in stdout and "notes.md" in stdout, stderr
+
+    refusals = out["refusals"]
+    assert "only files in your home" in refusals["dotdot"]
+    assert "only files in your home" in refusals["abs"]
+    assert "only files in your home" in refusals["symlink"]
+    assert "only files in your home" in refusals["dir-link"]
+    assert "at least one file" in refusals["empty"]
+    assert "over the cap" in refusals["big"] and "413" in refusals["big"]
+    assert "no such file" in refusals["missing"]
+
+    # the workspace itself may not download, review, or ask for another project
+    refused = alice.run_json(FROM_WORKSPACE % {"rid": rid})
+    assert refused == {"download": 403, "review": 403, "other_project": 403}
+
+    # non-leads and the requester see nothing to act on; download before approval refused
+    assert (
+        call(platform, "POST", f"/{rid}/review", "bob", json={"decision": "approve"}).status_code
+        == 404
+    )
+    assert (
+        call(platform, "POST", f"/{rid}/review", "alice", json={"decision": "approve"}).status_code
+        == 403
+    )
+    assert call(platform, "GET", f"/{rid}/files/results/table.csv", "alice").status_code == 403
+
+    # two independent leads; the second sees the first's vote blinded until his own is in
+    r = call(platform, "POST", f"/{rid}/review", "carol", json={"decision": "approve"})
+    assert r.status_code == 200 and r.json()["state"] == "in_review", r.text
+    seen = call(platform, "GET", f"/{rid}", "dave").json()
+    assert seen["reviews"] == [] and seen["reviewers_in"] == ["carol"]
+    r = call(platform, "POST", f"/{rid}/review", "dave", json={"decision": "approve"})
+    assert r.status_code == 200 and r.json()["state"] == "released", r.text
+
+    # released: the requester downloads outside the workspace, with the SHA-256
+    r = call(platform, "GET", f"/{rid}/files/results/table.csv", "alice")
+    assert r.status_code == 200 and r.content == TABLE.encode()
+    assert r.headers["X-Content-SHA256"] == hashlib.sha256(TABLE.encode()).hexdigest()
+
+    stored = [p for p in (platform.state / "airlock").rglob("*") if p.is_file()]
+    assert (platform.state / "airlock").stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o400 for p in stored)
+
+    cli = Path(sys.executable).parent / "cloisonne"
+    verify = subprocess.run([str(cli), "audit", "verify"], env=platform.env(),
+                            capture_output=True, text=True)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    export = subprocess.run([str(cli), "audit", "export"], env=platform.env(),
+                            capture_output=True, text=True).stdout  # fmt: skip
+    for kind in ("submitted", "checked", "approved", "released"):
+        assert f"airlock.request.{kind}" in export
+    assert "airlock.file.downloaded" in export and "airlock.access.denied" in export
+
+
+def service_pid(hub: LocalHub) -> int:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"cloisonne.service" in cmd and str(hub.state).encode() in env:
+            return int(proc.name)
+    raise AssertionError("the cloisonne service is not running")
+
+
+def test_service_killed_mid_upload_leaves_nothing(platform: LocalHub) -> None:
+    before = {p for p in (platform.state / "airlock").rglob("*") if p.is_file()}
+    url = urlparse(api(platform))
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    body = b'{"justification": "x", "files": [{"name": "a.csv", "content": "' + b"QUFB" * 500_000
+    conn.putrequest("POST", url.path)
+    conn.putheader("Authorization", f"token {user_token(platform, 'alice')}")
+    conn.putheader("Content-Length", str(len(body) * 2))
+    conn.endheaders()
+    conn.send(body)  # half of what was announced
+    time.sleep(0.3)
+    pid = service_pid(platform)
+    os.kill(pid, signal.SIGKILL)
+    conn.close()
+    deadline = time.monotonic() + 30  # the hub restarts its managed service
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{platform.url}/services/cloisonne/api/health", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    assert service_pid(platform) != pid
+    after = {p for p in (platform.state / "airlock").rglob("*") if p.is_file()}
+    assert after == before and not list((platform.state / "airlock" / "tmp").iterdir())
+    listed = call(platform, "GET", "", "alice").json()["requests"]
+    assert all(r["files"] for r in listed)
