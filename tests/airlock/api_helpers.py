@@ -27,6 +27,7 @@ PREFIX = "/services/cloisonne/"
 
 class FakeHubAuth:
     access_scopes: set[str] = set()
+    base_url = PREFIX
 
     def get_user(self, handler: Any) -> dict | None:
         kind, _, rest = (

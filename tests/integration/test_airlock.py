@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 import requests
 from cloisonne.localhub import LocalHub
 
+from .conftest import PASSWORDS
 from .workspace import Workspace, spawn, stop, user_token
 
 TABLE = "region,count\nnord,120\nsud,85\n"
@@ -196,3 +198,44 @@ def test_service_killed_mid_upload_leaves_nothing(platform: LocalHub) -> None:
     assert after == before and not list((platform.state / "airlock" / "tmp").iterdir())
     listed = call(platform, "GET", "", "alice").json()["requests"]
     assert all(r["files"] for r in listed)
+
+
+def login(hub: LocalHub, user: str) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login", timeout=30)
+    r = session.post(f"{hub.url}/hub/login", timeout=30, data={
+        "username": user, "password": PASSWORDS[user], "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
+    assert r.ok, r.text
+    return session
+
+
+def review_on_page(hub: LocalHub, user: str, rid: str) -> str:
+    session = login(hub, user)
+    page = session.get(f"{hub.url}/services/cloisonne/airlock/requests/{rid}", timeout=30)
+    assert page.status_code == 200 and "decision:fig.csv" in page.text, page.text[:500]
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    r = session.post(f"{hub.url}/services/cloisonne/airlock/requests/{rid}/review", timeout=30,
+                     data={"_xsrf": xsrf, "decision:fig.csv": "approve"})  # fmt: skip
+    assert r.status_code == 200, r.text[:500]
+    return re.search(r'id="state">([a-z_]+)<', r.text).group(1)
+
+
+def test_review_pages_with_hub_login(platform: LocalHub, alice: Workspace) -> None:
+    rid = alice.run_json(
+        "import json; from pathlib import Path; from cloisonne.export import request_export\n"
+        f"Path('fig.csv').write_text({TABLE!r})\n"
+        "print(json.dumps(request_export('fig.csv', why='figure')['id']))"
+    )
+    # a form posted without the xsrf token is not taken as the user's
+    session = login(platform, "carol")
+    session.get(f"{platform.url}/services/cloisonne/airlock/", timeout=30)
+    r = session.post(f"{platform.url}/services/cloisonne/airlock/requests/{rid}/review",
+                     data={"decision:fig.csv": "approve"}, timeout=30, allow_redirects=False)  # fmt: skip
+    assert r.status_code in (302, 403) and "in_review" not in r.text
+    assert review_on_page(platform, "carol", rid) == "in_review"
+    assert review_on_page(platform, "dave", rid) == "released"
+    mine = login(platform, "alice")
+    page = mine.get(f"{platform.url}/services/cloisonne/airlock/requests/{rid}", timeout=30)
+    link = re.search(r'href="([^"]+/files/fig\.csv)"', page.text).group(1)
+    r = mine.get(f"{platform.url}{link}", timeout=30)
+    assert r.status_code == 200 and r.content == TABLE.encode()

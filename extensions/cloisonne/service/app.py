@@ -143,13 +143,15 @@ def make_app(
     ]
     if airlock is not None:
         from .airlock_api import ROUTES as AIRLOCK_ROUTES
+        from .review_pages import ROUTES as PAGE_ROUTES
 
-        routes += AIRLOCK_ROUTES
+        routes += AIRLOCK_ROUTES + PAGE_ROUTES
     return web.Application(
         [(url_path_join(prefix, path), handler) for path, handler in routes],
         hub_auth=hub_auth,
         audit_store=store,
         airlock=airlock,
+        service_prefix=prefix,
         outflow_budget=OutflowBudget(outflow_budget),
         cookie_secret=os.urandom(32),
     )
