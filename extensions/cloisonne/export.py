@@ -59,13 +59,13 @@ def resolve_in_home(path: str | os.PathLike[str], home: Path | None = None,
     return real, real.relative_to(home).as_posix()
 
 
-def snapshot(paths: list[str], max_file: int = DEFAULT_MAX_FILE,
-             home: Path | None = None) -> list[Snapshot]:  # fmt: skip
+def snapshot(paths: list[str], max_file: int = DEFAULT_MAX_FILE, home: Path | None = None,
+             cwd: Path | None = None) -> list[Snapshot]:  # fmt: skip
     if not paths:
         raise ExportError("name at least one file to export")
     out = []
     for p in paths:
-        real, name = resolve_in_home(p, home)
+        real, name = resolve_in_home(p, home, cwd)
         size = real.stat().st_size
         if size > max_file:
             raise ExportError(f"{p}: {size} bytes, over the airlock's cap of {max_file} bytes")
@@ -103,13 +103,14 @@ def _max_file() -> int:
     return int(raw) if raw.isdigit() else DEFAULT_MAX_FILE
 
 
-def request_export(paths: str | list[str], why: str) -> dict[str, Any]:
-    """Submit files for export; returns the request (id, state, files with SHA-256, checks)."""
+def request_export(paths: str | list[str], why: str, *, cwd: Path | None = None) -> dict[str, Any]:
+    """Submit files for export; returns the request (id, state, files with SHA-256, checks).
+    Relative paths are taken from ``cwd`` (default: the current directory)."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     if not why or not why.strip():
         raise ExportError("say what the files are and why they need to leave (why=...)")
-    files = snapshot([os.fspath(p) for p in paths], _max_file())
+    files = snapshot([os.fspath(p) for p in paths], _max_file(), cwd=cwd)
     body = {
         "justification": why,
         "files": [{"name": f.name, "sha256": f.sha256,

@@ -66,12 +66,14 @@ async def test_lists_show_own_and_led_requests_only(svc) -> None:
     onco = await submitted(svc, token="ws:bob:onco")
     ids = lambda tok: {r["id"] for r in c_list[tok]}  # noqa: E731
     c_list = {}
-    for tok in (ALICE, CAROL, BOB, "user:eve"):
+    for tok in (ALICE, CAROL, BOB, "user:eve", ALICE_WS):
         c_list[tok] = (await svc.client.call("GET", "api/airlock/requests", tok)).json()["requests"]
     assert ids(ALICE) == {mine["id"], onco["id"]}  # her own, and onco which she leads
     assert ids(CAROL) == {mine["id"]}
     assert ids(BOB) == {onco["id"]}
     assert ids("user:eve") == set()
+    # from her cardio workspace, alice sees only her own cardio requests, nothing she leads
+    assert ids(ALICE_WS) == {mine["id"]}
 
 
 async def test_forbidden_actions_are_refused_and_audited(svc) -> None:

@@ -38,7 +38,7 @@ def make_hub(prefix: str, subnet: str, **kw: object) -> LocalHub:
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
     hub_ip = SiteNetwork(subnet, prefix).hub_ip
     extra_env = {"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:22",
-                 "CLOISONNE_OUTFLOW_BUDGET": "4M", "CLOISONNE_AIRLOCK_MAX_FILE": "4M"}  # fmt: skip
+                 "CLOISONNE_OUTFLOW_BUDGET": "4M"}  # fmt: skip
     extra_env.update(kw.pop("extra_env", {}))  # type: ignore[arg-type]
     make_demo_datasets(state / "datasets")
     hub = LocalHub(

@@ -18,7 +18,7 @@ import pytest
 import requests
 from cloisonne.localhub import LocalHub
 
-from .conftest import PASSWORDS
+from .conftest import PASSWORDS, make_hub
 from .workspace import Workspace, spawn, stop, user_token
 
 TABLE = "region,count\nnord,120\nsud,85\n"
@@ -88,13 +88,24 @@ def call(hub: LocalHub, method: str, path: str, user: str, **kw: object) -> requ
 
 
 @pytest.fixture(scope="module")
-def alice(platform: LocalHub) -> Workspace:
-    ws = spawn(platform, "alice", "cardio")
+def hub() -> LocalHub:
+    """A hub of its own: these tests kill its service, and the name space is the airlock's."""
+    h = make_hub("caa", "10.243.64.0/20", extra_env={"CLOISONNE_AIRLOCK_MAX_FILE": "4M"})
+    try:
+        h.start()
+        yield h
+    finally:
+        h.teardown()
+
+
+@pytest.fixture(scope="module")
+def alice(hub: LocalHub) -> Workspace:
+    ws = spawn(hub, "alice", "cardio")
     yield ws
-    stop(platform, "alice", "cardio")
+    stop(hub, "alice", "cardio")
 
 
-def test_full_flow_from_a_notebook_and_a_terminal(platform: LocalHub, alice: Workspace) -> None:
+def test_full_flow_from_a_notebook_and_a_terminal(hub: LocalHub, alice: Workspace) -> None:
     out = alice.run_json(ASK % {"table": TABLE}, timeout=120)
     req = out["notebook"]
     rid = req["id"]
@@ -120,37 +131,36 @@ def test_full_flow_from_a_notebook_and_a_terminal(platform: LocalHub, alice: Wor
 
     # non-leads and the requester see nothing to act on; download before approval refused
     assert (
-        call(platform, "POST", f"/{rid}/review", "bob", json={"decision": "approve"}).status_code
-        == 404
+        call(hub, "POST", f"/{rid}/review", "bob", json={"decision": "approve"}).status_code == 404
     )
     assert (
-        call(platform, "POST", f"/{rid}/review", "alice", json={"decision": "approve"}).status_code
+        call(hub, "POST", f"/{rid}/review", "alice", json={"decision": "approve"}).status_code
         == 403
     )
-    assert call(platform, "GET", f"/{rid}/files/results/table.csv", "alice").status_code == 403
+    assert call(hub, "GET", f"/{rid}/files/results/table.csv", "alice").status_code == 403
 
     # two independent leads; the second sees the first's vote blinded until his own is in
-    r = call(platform, "POST", f"/{rid}/review", "carol", json={"decision": "approve"})
+    r = call(hub, "POST", f"/{rid}/review", "carol", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["state"] == "in_review", r.text
-    seen = call(platform, "GET", f"/{rid}", "dave").json()
+    seen = call(hub, "GET", f"/{rid}", "dave").json()
     assert seen["reviews"] == [] and seen["reviewers_in"] == ["carol"]
-    r = call(platform, "POST", f"/{rid}/review", "dave", json={"decision": "approve"})
+    r = call(hub, "POST", f"/{rid}/review", "dave", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["state"] == "released", r.text
 
     # released: the requester downloads outside the workspace, with the SHA-256
-    r = call(platform, "GET", f"/{rid}/files/results/table.csv", "alice")
+    r = call(hub, "GET", f"/{rid}/files/results/table.csv", "alice")
     assert r.status_code == 200 and r.content == TABLE.encode()
     assert r.headers["X-Content-SHA256"] == hashlib.sha256(TABLE.encode()).hexdigest()
 
-    stored = [p for p in (platform.state / "airlock").rglob("*") if p.is_file()]
-    assert (platform.state / "airlock").stat().st_mode & 0o777 == 0o700
+    stored = [p for p in (hub.state / "airlock").rglob("*") if p.is_file()]
+    assert (hub.state / "airlock").stat().st_mode & 0o777 == 0o700
     assert all(p.stat().st_mode & 0o777 == 0o400 for p in stored)
 
     cli = Path(sys.executable).parent / "cloisonne"
-    verify = subprocess.run([str(cli), "audit", "verify"], env=platform.env(),
+    verify = subprocess.run([str(cli), "audit", "verify"], env=hub.env(),
                             capture_output=True, text=True)  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    export = subprocess.run([str(cli), "audit", "export"], env=platform.env(),
+    export = subprocess.run([str(cli), "audit", "export"], env=hub.env(),
                             capture_output=True, text=True).stdout  # fmt: skip
     for kind in ("submitted", "checked", "approved", "released"):
         assert f"airlock.request.{kind}" in export
@@ -171,32 +181,32 @@ def service_pid(hub: LocalHub) -> int:
     raise AssertionError("the cloisonne service is not running")
 
 
-def test_service_killed_mid_upload_leaves_nothing(platform: LocalHub) -> None:
-    before = {p for p in (platform.state / "airlock").rglob("*") if p.is_file()}
-    url = urlparse(api(platform))
+def test_service_killed_mid_upload_leaves_nothing(hub: LocalHub) -> None:
+    before = {p for p in (hub.state / "airlock").rglob("*") if p.is_file()}
+    url = urlparse(api(hub))
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     body = b'{"justification": "x", "files": [{"name": "a.csv", "content": "' + b"QUFB" * 500_000
     conn.putrequest("POST", url.path)
-    conn.putheader("Authorization", f"token {user_token(platform, 'alice')}")
+    conn.putheader("Authorization", f"token {user_token(hub, 'alice')}")
     conn.putheader("Content-Length", str(len(body) * 2))
     conn.endheaders()
     conn.send(body)  # half of what was announced
     time.sleep(0.3)
-    pid = service_pid(platform)
+    pid = service_pid(hub)
     os.kill(pid, signal.SIGKILL)
     conn.close()
     deadline = time.monotonic() + 30  # the hub restarts its managed service
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{platform.url}/services/cloisonne/api/health", timeout=2).ok:
+            if requests.get(f"{hub.url}/services/cloisonne/api/health", timeout=2).ok:
                 break
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    assert service_pid(platform) != pid
-    after = {p for p in (platform.state / "airlock").rglob("*") if p.is_file()}
-    assert after == before and not list((platform.state / "airlock" / "tmp").iterdir())
-    listed = call(platform, "GET", "", "alice").json()["requests"]
+    assert service_pid(hub) != pid
+    after = {p for p in (hub.state / "airlock").rglob("*") if p.is_file()}
+    assert after == before and not list((hub.state / "airlock" / "tmp").iterdir())
+    listed = call(hub, "GET", "", "alice").json()["requests"]
     assert all(r["files"] for r in listed)
 
 
@@ -220,22 +230,38 @@ def review_on_page(hub: LocalHub, user: str, rid: str) -> str:
     return re.search(r'id="state">([a-z_]+)<', r.text).group(1)
 
 
-def test_review_pages_with_hub_login(platform: LocalHub, alice: Workspace) -> None:
+def test_review_pages_with_hub_login(hub: LocalHub, alice: Workspace) -> None:
     rid = alice.run_json(
         "import json; from pathlib import Path; from cloisonne.export import request_export\n"
         f"Path('fig.csv').write_text({TABLE!r})\n"
         "print(json.dumps(request_export('fig.csv', why='figure')['id']))"
     )
     # a form posted without the xsrf token is not taken as the user's
-    session = login(platform, "carol")
-    session.get(f"{platform.url}/services/cloisonne/airlock/", timeout=30)
-    r = session.post(f"{platform.url}/services/cloisonne/airlock/requests/{rid}/review",
+    session = login(hub, "carol")
+    session.get(f"{hub.url}/services/cloisonne/airlock/", timeout=30)
+    r = session.post(f"{hub.url}/services/cloisonne/airlock/requests/{rid}/review",
                      data={"decision:fig.csv": "approve"}, timeout=30, allow_redirects=False)  # fmt: skip
     assert r.status_code in (302, 403) and "in_review" not in r.text
-    assert review_on_page(platform, "carol", rid) == "in_review"
-    assert review_on_page(platform, "dave", rid) == "released"
-    mine = login(platform, "alice")
-    page = mine.get(f"{platform.url}/services/cloisonne/airlock/requests/{rid}", timeout=30)
+    assert review_on_page(hub, "carol", rid) == "in_review"
+    assert review_on_page(hub, "dave", rid) == "released"
+    mine = login(hub, "alice")
+    page = mine.get(f"{hub.url}/services/cloisonne/airlock/requests/{rid}", timeout=30)
     link = re.search(r'href="([^"]+/files/fig\.csv)"', page.text).group(1)
-    r = mine.get(f"{platform.url}{link}", timeout=30)
+    r = mine.get(f"{hub.url}{link}", timeout=30)
     assert r.status_code == 200 and r.content == TABLE.encode()
+
+
+def test_jupyterlab_extension_is_served_and_its_route_submits(alice: Workspace) -> None:
+    lab = alice.get("lab")
+    assert lab.status_code == 200 and "@cloisonne/airlock" in lab.text
+    alice.run("from pathlib import Path; Path('lab.csv').write_text('region,count\\nnord,120\\n')")
+    headers = {"Authorization": f"token {alice.token}"}
+    r = requests.post(alice.base + "cloisonne/exports", headers=headers, timeout=60,
+                      json={"paths": ["lab.csv"], "why": "from the lab"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert (r.json()["project"], r.json()["state"]) == ("cardio", "checked")
+    r = requests.post(alice.base + "cloisonne/exports", headers=headers, timeout=60,
+                      json={"paths": ["../../etc/passwd"], "why": "x"})  # fmt: skip
+    assert r.status_code == 400 and "only files in your home" in r.json()["message"]
+    listed = requests.get(alice.base + "cloisonne/exports", headers=headers, timeout=60).json()
+    assert "lab.csv" in {f["name"] for req in listed["requests"] for f in req["files"]}

@@ -52,7 +52,11 @@ class AirlockHandler(BaseHandler):
         return self.settings["airlock"]
 
     async def actor(self) -> tuple[Caller, Actor]:
+        """From a workspace token the caller acts only as a requester: a lead's view of other
+        requests never enters a workspace."""
         caller = self.caller()
+        if caller.project is not None:
+            return caller, Actor(caller.user)
         return caller, await self.airlock.directory.actor(caller.user)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -110,8 +114,11 @@ def uploads_from(items: Any) -> list[Upload]:
 
 class RequestsHandler(AirlockHandler):
     async def get(self) -> None:
-        _, actor = await self.actor()
-        self.finish({"requests": self.airlock.list(actor)})
+        caller, actor = await self.actor()
+        rows = self.airlock.list(actor)
+        if caller.project is not None:  # a workspace lists its own project's requests
+            rows = [r for r in rows if r["project"] == caller.project]
+        self.finish({"requests": rows})
 
     async def post(self) -> None:
         caller, actor = await self.actor()
