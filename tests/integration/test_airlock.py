@@ -1,5 +1,7 @@
 """The export airlock end to end: a real workspace asks, the service checks, two leads approve
-outside any workspace, the requester downloads outside; and what must be refused is."""
+outside any workspace, the requester downloads outside; and what must be refused is. Last, the
+JupyterLab extension in Debian's chromium (Playwright): right-click → Request export… → the
+Exports panel shows it; a lead approves on the review page."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import hashlib
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -265,3 +268,72 @@ def test_jupyterlab_extension_is_served_and_its_route_submits(alice: Workspace) 
     assert r.status_code == 400 and "only files in your home" in r.json()["message"]
     listed = requests.get(alice.base + "cloisonne/exports", headers=headers, timeout=60).json()
     assert "lab.csv" in {f["name"] for req in listed["requests"] for f in req["files"]}
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+# -- the JupyterLab extension in a real browser (Debian's chromium via Playwright) --------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def browser_login(browser, hub: LocalHub, user: str):  # noqa: ANN201
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORDS[user])
+    page.click("#login_submit, input[type=submit], button[type=submit]")
+    page.wait_for_url(re.compile(r".*/hub/(home|spawn|user).*|.*/user/.*"))
+    return context, page
+
+
+def test_request_export_from_the_file_browser_then_a_lead_approves(
+    browser, hub: LocalHub, alice: Workspace
+) -> None:
+    alice.run(
+        "from pathlib import Path; Path('browser.csv').write_text('region,count\\nnord,150\\n')"
+    )
+    context, page = browser_login(browser, hub, "alice")
+    try:
+        page.goto(f"{hub.url}/user/alice/cardio/lab")
+        item = page.locator(".jp-DirListing-item", has_text="browser.csv")
+        item.click(button="right")
+        page.locator(".lm-Menu-itemLabel", has_text="Request export…").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("textarea").fill("Table 2 of the paper")
+        dialog.locator("button", has_text="Submit").click()
+        body = page.locator(".jp-Dialog-body", has_text="Request").first
+        request_id = re.search(r"Request (\S+) was submitted", body.inner_text()).group(1)
+        page.locator(".jp-Dialog button", has_text="Ok").click()
+        entry = page.locator(f'#cloisonne-exports [data-request-id="{request_id}"]')
+        entry.wait_for()
+        assert "checked" in entry.inner_text() and "browser.csv" in entry.inner_text()
+    finally:
+        context.close()
+
+    context, page = browser_login(browser, hub, "carol")
+    try:
+        page.goto(f"{hub.url}/services/cloisonne/airlock/")
+        page.locator("a", has_text=request_id).click()
+        assert "browser.csv" in page.locator("table.files").inner_text()
+        page.locator("button", has_text="Submit review").click()
+        assert page.locator("#state").inner_text() == "in_review"  # cardio needs two
+    finally:
+        context.close()
