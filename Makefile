@@ -38,7 +38,7 @@ root:
 
 $(VENV)/.stamp: pyproject.toml extensions/cloisonne/labextension/package.json | .deps/apt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube,bench]'
 	@touch $@
 
 $(CHP): | .deps/apt
