@@ -259,3 +259,18 @@ async def test_metrics_and_openapi(svc) -> None:
     assert {"/api/airlock/requests", "/api/airlock/requests/{id}/review", "/metrics"} <= set(
         doc["paths"]
     )
+
+
+async def test_recover_checks_requests_whose_checks_never_ran(svc) -> None:
+    from cloisonne.airlock.model import Actor
+    from cloisonne.airlock.states import new_request
+    from cloisonne.projects import Project
+    from cloisonne.service.airlock import RequestFile, now
+
+    digest = svc.airlock.blobs.put(SAFE_CSV)
+    made = new_request(id="r-crashed", project=Project("cardio"), requester=Actor("alice"),
+                       files=[RequestFile("t.csv", digest, len(SAFE_CSV))], now=now())  # fmt: skip
+    svc.airlock.repo.insert(made.request, open_key="k")  # the service died before its checks
+    await svc.airlock.recover()
+    view = svc.airlock.get("r-crashed", Actor("alice"))
+    assert view["state"] == "checked" and view["files"][0]["check_status"] == "pass"

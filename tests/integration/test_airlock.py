@@ -55,6 +55,12 @@ for label, paths in [('dotdot', ['../../etc/passwd']), ('abs', ['/etc/hostname']
     except ExportError as exc:
         refusals[label] = str(exc)
 out['refusals'] = refusals
+# the same request sent twice at once (a double click): one request
+from concurrent.futures import ThreadPoolExecutor
+Path('twice.csv').write_text(%(table)r)
+with ThreadPoolExecutor(2) as pool:
+    twice = list(pool.map(lambda _: request_export(['twice.csv'], why='once'), range(2)))
+out['twice'] = [(r['id'], r['duplicate']) for r in twice]
 print(json.dumps(out))
 """
 
@@ -127,6 +133,8 @@ def test_full_flow_from_a_notebook_and_a_terminal(hub: LocalHub, alice: Workspac
     assert "at least one file" in refusals["empty"]
     assert "over the cap" in refusals["big"] and "413" in refusals["big"]
     assert "no such file" in refusals["missing"]
+    (id1, dup1), (id2, dup2) = out["twice"]
+    assert id1 == id2 and sorted([dup1, dup2]) == [False, True]
 
     # the workspace itself may not download, review, or ask for another project
     refused = alice.run_json(FROM_WORKSPACE % {"rid": rid})
