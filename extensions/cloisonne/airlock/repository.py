@@ -84,37 +84,44 @@ class Repository:
         self.engine = engine
         metadata.create_all(engine)
 
-    def insert(self, request: Request, open_key: str) -> None:
-        """Add a new request (its files are already stored). Raises ``Duplicate``."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(requests_table).values(**self._row(request), version=1,
-                                                           open_key=open_key))  # fmt: skip
-        except IntegrityError:
-            with self.engine.connect() as conn:
-                existing = conn.execute(
-                    select(requests_table.c.id).where(requests_table.c.open_key == open_key)
-                ).scalar()
-            if existing is None:
-                raise
-            raise Duplicate(existing) from None
+    # Statements, so that the caller can run them in the same transaction as the audit events
+    # they go with (``AuditStore.append_many(..., statements=[...])``).
 
-    def save(self, request: Request, version: int, report: dict[str, Any] | None = None) -> int:
-        """Store the new state if the row is still at ``version``; return the new version."""
+    def insert_statement(self, request: Request, open_key: str) -> Any:
+        """Add a new request (its files already stored); fails on an open duplicate."""
+        return insert(requests_table).values(**self._row(request), version=1, open_key=open_key)
+
+    def save_statement(
+        self, request: Request, version: int, report: dict[str, Any] | None = None
+    ) -> Any:
+        """Store the new state; changes no row unless the row is still at ``version``."""
         values: dict[str, Any] = {**self._row(request), "version": version + 1}
         if report is not None:
             values["report"] = json.dumps(report)
         if request.state in CLOSED_STATES:
             values["open_key"] = None
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(requests_table)
-                .where(requests_table.c.id == request.id, requests_table.c.version == version)
-                .values(**values)
-            ).rowcount
-        if done != 1:
-            raise Conflict(f"request {request.id} changed meanwhile; try again")
-        return version + 1
+        return (
+            update(requests_table)
+            .where(requests_table.c.id == request.id, requests_table.c.version == version)
+            .values(**values)
+        )
+
+    def duplicate_of(self, open_key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(requests_table.c.id).where(requests_table.c.open_key == open_key)
+            ).scalar()
+
+    def insert(self, request: Request, open_key: str) -> None:
+        """Add a new request on its own (no audit events). Raises ``Duplicate``."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.insert_statement(request, open_key))
+        except IntegrityError:
+            existing = self.duplicate_of(open_key)
+            if existing is None:
+                raise
+            raise Duplicate(existing) from None
 
     def get(self, request_id: str) -> Stored | None:
         with self.engine.connect() as conn:

@@ -18,16 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from ..airlock.effects import validate_files
 from ..airlock.errors import AirlockError, InvalidRequest, PermissionDenied
 from ..airlock.events import AirlockEvent, EventType
 from ..airlock.model import SYSTEM, Action, Actor, Request, RequestFile, State
 from ..airlock.permissions import can_view, is_requester
-from ..airlock.repository import Conflict, Duplicate, Repository, Stored
+from ..airlock.repository import Conflict, Repository, Stored
 from ..airlock.states import new_request, transition
 from ..airlock.storage import BlobStore
 from ..airlock.visibility import view_for
-from ..audit.store import AuditStore, NewEvent
+from ..audit.store import AuditStore, NewEvent, StatementMissed
 from ..sdc import check_request
 from .directory import Directory
 from .metrics import AirlockMetrics
@@ -94,10 +96,22 @@ class Airlock:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _record(self, events: Sequence[AirlockEvent]) -> None:
-        self.audit.append_many(
-            [NewEvent(e.type.value, e.user, e.project, dict(e.fields)) for e in events]
-        )
+    def _commit(self, statement: Any, events: Sequence[AirlockEvent]) -> None:
+        """The request's row and its audit events, in one transaction: both or neither."""
+        try:
+            self.audit.append_many(
+                [NewEvent(e.type.value, e.user, e.project, dict(e.fields)) for e in events],
+                statements=[statement],
+            )
+        except StatementMissed:
+            raise Conflict("the request changed meanwhile; try again") from None
+
+    def _save(
+        self, request: Request, version: int, events: Sequence[AirlockEvent],
+        report: dict[str, Any] | None = None,
+    ) -> int:  # fmt: skip
+        self._commit(self.repo.save_statement(request, version, report), events)
+        return version + 1
 
     def deny(self, actor: Actor, project: str, what: str, why: str) -> None:
         self.audit.append(
@@ -202,11 +216,14 @@ class Airlock:
         files = await asyncio.to_thread(self._store, uploads)
         made = new_request(id=new_id(), project=project, requester=actor, files=files,
                            now=now(), context=why.strip())  # fmt: skip
+        key = open_key(actor.name, project.id, files, why.strip())
         try:
-            self.repo.insert(made.request, open_key(actor.name, project.id, files, why.strip()))
-        except Duplicate as dup:
-            return self.get(dup.existing_id, actor), False
-        self._record(made.events)
+            self._commit(self.repo.insert_statement(made.request, key), made.events)
+        except (IntegrityError, self.audit.engine.dialect.loaded_dbapi.IntegrityError):
+            existing = self.repo.duplicate_of(key)
+            if existing is None:
+                raise
+            return self.get(existing, actor), False
         await self.run_checks(made.request.id)
         return self.get(made.request.id, actor), True
 
@@ -225,8 +242,7 @@ class Airlock:
             done = transition(request, Action.CHECK, SYSTEM, now(),
                               checks=report.file_statuses())  # fmt: skip
             data = {**report.to_dict(), "round": request.round, "seconds": round(elapsed, 4)}
-            self.repo.save(done.request, stored.version, report=data)
-            self._record(done.events)
+            self._save(done.request, stored.version, done.events, report=data)
 
     async def act(
         self,
@@ -243,9 +259,8 @@ class Airlock:
             except PermissionDenied as exc:
                 self.deny(actor, stored.request.project, str(action), str(exc))
                 raise
-            request, events = done.request, list(done.events)
-            version = self.repo.save(request, stored.version)
-            self._record(events)
+            request = done.request
+            version = self._save(request, stored.version, done.events)
             await self._follow_up(request, version, stored.request)
         if request.state in UNCHECKED:
             await self.run_checks(request.id)
@@ -269,13 +284,11 @@ class Airlock:
             except AirlockError:
                 return
             request = approved.request
-            version = self.repo.save(request, version)
-            self._record(approved.events)
+            version = self._save(request, version, approved.events)
             if self.settings.auto_release:
                 released = transition(request, Action.RELEASE, SYSTEM, now())
                 request = released.request
-                self.repo.save(request, version)
-                self._record(released.events)
+                self._save(request, version, released.events)
         if request.state in (State.APPROVED, State.RELEASED, State.RETURNED, State.REJECTED) and (
             before.state in (State.CHECKED, State.IN_REVIEW)
         ):
