@@ -5,6 +5,7 @@
 
     $ cloisonne export request results/table1.csv fig1.png --why "Table 1 and Figure 1"
     $ cloisonne export list
+    $ cloisonne export resubmit ID results/table1.csv --comment "small cells suppressed"
 
 Paths are resolved inside the home (``..`` and symbolic links that lead out of it are refused),
 each file is read once and its SHA-256 computed on the bytes sent (the snapshot the reviewers
@@ -110,13 +111,25 @@ def request_export(paths: str | list[str], why: str, *, cwd: Path | None = None)
         paths = [paths]
     if not why or not why.strip():
         raise ExportError("say what the files are and why they need to leave (why=...)")
-    files = snapshot([os.fspath(p) for p in paths], _max_file(), cwd=cwd)
-    body = {
-        "justification": why,
-        "files": [{"name": f.name, "sha256": f.sha256,
-                   "content": base64.b64encode(f.data).decode()} for f in files],
-    }  # fmt: skip
+    body = {"justification": why, "files": _files_body([os.fspath(p) for p in paths], cwd)}
     return _call("POST", "api/airlock/requests", body)
+
+
+def _files_body(paths: list[str], cwd: Path | None) -> list[dict[str, str]]:
+    files = snapshot([os.fspath(p) for p in paths], _max_file(), cwd=cwd)
+    return [{"name": f.name, "sha256": f.sha256, "content": base64.b64encode(f.data).decode()}
+            for f in files]  # fmt: skip
+
+
+def resubmit_export(
+    request_id: str, paths: list[str] | None = None, comment: str = "", *, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Send a returned request again; with ``paths``, its files are replaced by these (read
+    now). The checks run again and a new round of review starts."""
+    body: dict[str, Any] = {"comment": comment}
+    if paths:
+        body["files"] = _files_body(paths, cwd)
+    return _call("POST", f"api/airlock/requests/{request_id}/resubmit", body)
 
 
 def my_exports() -> list[dict[str, Any]]:
@@ -158,6 +171,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 _print_request(result)
         elif args.export_command == "withdraw":
             _print_request(withdraw_export(args.id))
+        elif args.export_command == "resubmit":
+            _print_request(resubmit_export(args.id, args.files, args.comment))
     except ExportError as exc:
         print(f"cloisonne export: {exc}", file=sys.stderr)
         return 1
@@ -176,4 +191,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--json", action="store_true")
     w = esub.add_parser("withdraw", help="withdraw a request not yet decided")
     w.add_argument("id")
+    rs = esub.add_parser("resubmit", help="send a returned request again, files replaced if given")
+    rs.add_argument("id")
+    rs.add_argument("files", nargs="*", metavar="FILE")
+    rs.add_argument("--comment", default="", help="what changed")
     p.set_defaults(func=cmd_export)

@@ -178,6 +178,39 @@ def test_full_flow_from_a_notebook_and_a_terminal(hub: LocalHub, alice: Workspac
     assert "airlock.file.downloaded" in export and "airlock.access.denied" in export
 
 
+RESUBMIT = """
+import json, os, subprocess, sys
+from pathlib import Path
+from cloisonne.export import request_export
+Path('t3.csv').write_text('region,count\\nnord,120\\nsud,4\\n')
+print(json.dumps(request_export('t3.csv', why='Table 3')['id']))
+"""
+
+
+def test_returned_then_resubmitted_from_the_terminal(hub: LocalHub, alice: Workspace) -> None:
+    rid = alice.run_json(RESUBMIT)
+    vote = {"votes": {"t3.csv": {"decision": "request_changes", "comment": "sud < 11"}}}
+    assert call(hub, "POST", f"/{rid}/review", "carol", json=vote).status_code == 200
+    r = call(hub, "POST", f"/{rid}/return", "carol", json={"comment": "suppress sud"})
+    assert r.json()["state"] == "returned"
+    fix = (
+        "import subprocess, os, sys; from pathlib import Path\n"
+        "Path('t3.csv').write_text('region,count\\nnord,120\\nsud,\\n')\n"
+        "cli = os.path.join(os.path.dirname(sys.executable), 'cloisonne')\n"
+        f"r = subprocess.run([cli, 'export', 'resubmit', {rid!r}, 't3.csv', '--comment', 'done'],"
+        " capture_output=True, text=True)\n"
+        "print(r.returncode, r.stdout, r.stderr)"
+    )
+    out = alice.run(fix)
+    assert out.startswith("0 ") and "checked" in out, out
+    view = call(hub, "GET", f"/{rid}", "carol").json()
+    assert (view["state"], view["round"], view["files"][0]["check_status"]) == (
+        "checked",
+        2,
+        "pass",
+    )
+
+
 def service_pid(hub: LocalHub) -> int:
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
