@@ -366,6 +366,8 @@ def test_request_export_from_the_file_browser_then_a_lead_approves(
         entry = page.locator(f'#cloisonne-exports [data-request-id="{request_id}"]')
         entry.wait_for()
         assert "checked" in entry.inner_text() and "browser.csv" in entry.inner_text()
+        href = entry.locator("a").get_attribute("href")
+        assert href.endswith(f"/services/cloisonne/airlock/requests/{request_id}"), href
     finally:
         context.close()
 

@@ -10,12 +10,19 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
 const COMMAND = 'cloisonne:request-export';
+
+/** The airlock's own pages (outside the workspace), where released files are downloaded. */
+function airlockPage(id: string): string {
+  const hubPrefix = PageConfig.getOption('hubPrefix') || '/hub/';
+  const root = hubPrefix.replace(/hub\/?$/, '');
+  return `${PageConfig.getOption('hubHost')}${root}services/cloisonne/airlock/requests/${id}`;
+}
 const FILE_SELECTOR = '.jp-DirListing-item[data-isdir="false"]';
 
 interface IExportFile {
@@ -120,7 +127,13 @@ class ExportsPanel extends Widget {
       const state = document.createElement('span');
       state.className = 'cl-Exports-state';
       state.textContent = r.state;
-      head.append(`${r.id} `, state);
+      const link = document.createElement('a');
+      link.href = airlockPage(r.id);
+      link.target = '_blank';
+      link.rel = 'noopener';
+      link.textContent = r.id;
+      link.title = 'Open in the airlock (downloads once released)';
+      head.append(link, ' ', state);
       const files = document.createElement('div');
       files.className = 'cl-Exports-files';
       files.textContent = r.files
