@@ -87,6 +87,10 @@ async def test_forbidden_actions_are_refused_and_audited(svc) -> None:
     assert (await c.act(rid, "review", BOB, decision="approve")).code == 404
     assert (await c.act(rid, "review", ALICE, decision="approve")).code == 403  # requester
     assert (await c.act(rid, "review", "user:eve", decision="approve")).code == 404
+    # a lead of another project: bob's onco request does not exist for carol (cardio)
+    bobs = (await submitted(svc, token="ws:bob:onco"))["id"]
+    assert (await c.act(bobs, "review", CAROL, decision="approve")).code == 404
+    assert (await c.call("GET", f"api/airlock/requests/{bobs}", CAROL)).code == 404
     # reviewing from a workspace token, even a lead's
     assert (await c.act(onco, "review", "ws:alice:cardio", decision="approve")).code == 403
     # downloading before approval

@@ -36,6 +36,8 @@ Path('results/small.csv').write_text('region,count\\nnord,120\\nsud,3\\n')
 Path('notes.md').write_text('Figures for the paper')
 out = {}
 out['notebook'] = request_export(['results/table.csv', 'results/small.csv'], why='Table 1')
+# editing the file after submission changes the workspace's copy, not the submitted one
+Path('results/table.csv').write_text('region,count\\nnord,3\\n')
 # the terminal: the same from the `cloisonne` command
 cli = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'cloisonne'), 'export',
                       'request', 'notes.md', '--why', 'notes'], capture_output=True, text=True)
