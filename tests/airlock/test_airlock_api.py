@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 
 import pytest
 from api_helpers import Service, upload
@@ -258,6 +259,8 @@ async def test_metrics_and_openapi(svc) -> None:
     assert 'cloisonne_airlock_requests{state="checked"} 1.0' in text
     assert "cloisonne_airlock_check_duration_seconds_count 1.0" in text
     assert "cloisonne_airlock_review_wait_seconds" in text
+    waited = re.search(r"^cloisonne_airlock_oldest_waiting_seconds (\S+)$", text, re.M)
+    assert waited and 0 <= float(waited.group(1)) < 60
     doc = (await c.call("GET", "api/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     assert {"/api/airlock/requests", "/api/airlock/requests/{id}/review", "/metrics"} <= set(

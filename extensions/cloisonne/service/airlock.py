@@ -81,8 +81,16 @@ class Airlock:
         self.directory = directory
         self.repo = Repository(audit.engine)
         self.blobs = BlobStore(self.settings.store_dir)
-        self.metrics = AirlockMetrics(self.repo.count_by_state)
+        self.metrics = AirlockMetrics(self.repo.count_by_state, self.oldest_waiting)
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def oldest_waiting(self) -> float:
+        """Seconds since the checks of the longest-waiting undecided request completed."""
+        starts = []
+        for s in self.repo.in_states((State.CHECKED, State.IN_REVIEW)):
+            checks = [h.time for h in s.request.history if h.action == "check"]
+            starts.append(checks[-1] if checks else s.request.updated_at)
+        return max(((now() - t).total_seconds() for t in starts), default=0.0)
 
     # -- start-up ---------------------------------------------------------------------------
 

@@ -16,8 +16,11 @@ from ..airlock.model import State
 
 
 class _StateCollector:
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self, counts: Callable[[], dict[str, int]], oldest_waiting: Callable[[], float]
+    ) -> None:
         self.counts = counts
+        self.oldest_waiting = oldest_waiting
 
     def collect(self) -> Iterator[Any]:
         family = GaugeMetricFamily(
@@ -27,12 +30,20 @@ class _StateCollector:
         for state in State:
             family.add_metric([state.value], counts.get(state.value, 0))
         yield family
+        yield GaugeMetricFamily(
+            "cloisonne_airlock_oldest_waiting_seconds",
+            "How long the oldest request waiting for a decision (checked or in review) has "
+            "waited since its checks completed",
+            value=self.oldest_waiting(),
+        )
 
 
 class AirlockMetrics:
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self, counts: Callable[[], dict[str, int]], oldest_waiting: Callable[[], float]
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_StateCollector(counts))
+        self.registry.register(_StateCollector(counts, oldest_waiting))
         self.check_seconds = Histogram(
             "cloisonne_airlock_check_duration_seconds",
             "Time to run the automated disclosure checks on one request",
