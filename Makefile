@@ -17,7 +17,7 @@ APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv pyt
 DB ?= sqlite
 PYTEST_ARGS ?=
 
-.PHONY: help up down test unit integration lint bench deps root clean kube images
+.PHONY: help up down test unit integration lint bench deps root clean kube images labextension
 
 help:
 	@sed -n '1,7p' Makefile | sed 's/^# \{0,1\}//'
@@ -40,9 +40,9 @@ root:
 	fi
 	@touch $@
 
-$(VENV)/.stamp: pyproject.toml | .deps/apt
+$(VENV)/.stamp: pyproject.toml extensions/cloisonne/labextension/package.json | .deps/apt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube,data,notebooks]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test,airlock,kube,data,notebooks,bench]'
 	@touch $@
 
 $(CHP) $(OIDC_PROVIDER): | .deps/apt
@@ -81,6 +81,13 @@ images:
 
 bench: root deps
 	$(PY) bench/run.py
+
+# Rebuild the prebuilt JupyterLab extension (committed under extensions/cloisonne/labextension,
+# installed by the package into share/jupyter/labextensions); needs Node and the venv's jlpm.
+labextension: $(VENV)/.stamp
+	cd extensions/labextension && PATH=$(CURDIR)/$(VENV)/bin:$$PATH jlpm install && \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH jlpm build:prod
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 
 clean:
 	rm -rf $(VENV) .node .deps

@@ -5,6 +5,7 @@ cloisonne down      stop a platform started by `up` (from another terminal)
 cloisonne sweep     remove leftover namespaces, interfaces, nft tables and cgroups
 cloisonne validate  check a projects.yaml file
 cloisonne settings  list the environment variables the hub configuration reads
+cloisonne export    ask for files to leave a workspace (inside one)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import export as export_cli
 from .audit import cli as audit_cli
 from .data import cli as data_cli
 from .hubconfig import SETTINGS, setting
@@ -203,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("settings", help="list hub settings").set_defaults(func=cmd_settings)
     audit_cli.add_parser(sub)
     data_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
         func=cmd_service
     )

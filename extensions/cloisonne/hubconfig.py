@@ -232,6 +232,9 @@ def configure_service(
             "environment": {
                 "CLOISONNE_AUDIT_DB": db_url,
                 "CLOISONNE_OUTFLOW_BUDGET": setting(env, "CLOISONNE_OUTFLOW_BUDGET"),
+                # submitted files: a folder of the service's own, never mounted in a workspace
+                "CLOISONNE_AIRLOCK_STORE": str(state / "airlock"),
+                **{k: v for k, v in env.items() if k.startswith("CLOISONNE_AIRLOCK_")},
             },
             "oauth_no_confirm": True,
         }
@@ -239,6 +242,9 @@ def configure_service(
     # Every user may call the service (it checks what each caller may do); a workspace's token
     # may too, which is how the guard appends its audit events.
     roles.append({"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]})
+    # The airlock reads who leads which project and each project's approvals_required.
+    roles.append({"name": "cloisonne-service", "services": [SERVICE],
+                  "scopes": ["read:groups", "read:users:groups"]})  # fmt: skip
     c.Spawner.server_token_scopes = [
         "users:activity!user", "access:servers!server", f"access:services!service={SERVICE}",
     ]  # fmt: skip

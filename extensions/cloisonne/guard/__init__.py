@@ -133,5 +133,9 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     web_app: web.Application = serverapp.web_app
     web_app.settings["cloisonne_guard"] = guard
     install(web_app, serverapp.base_url)
+    # "Request export…" from JupyterLab: the server submits with the workspace's own token
+    from ..workspace.export_handlers import install as install_exports
+
+    install_exports(web_app, serverapp.base_url, serverapp.root_dir)
     meter_terminals(guard)
     serverapp.log.info("cloisonne guard: active")

@@ -9,15 +9,24 @@ from urllib.parse import urlparse
 
 from ..audit.store import AuditStore
 from ..projects import parse_size
+from .airlock import Airlock
 from .app import make_app
+from .directory import HubDirectory
+from .settings import AirlockSettings
 
 
 async def serve() -> None:
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     store = AuditStore(os.environ["CLOISONNE_AUDIT_DB"])
     budget = parse_size(os.environ.get("CLOISONNE_OUTFLOW_BUDGET", "50M"), field="budget")
-    app = make_app(store, outflow_budget=budget)
-    app.listen(url.port or 80, address=url.hostname or "127.0.0.1", xheaders=True)
+    settings = AirlockSettings.from_env()
+    airlock = Airlock(store, HubDirectory(cache_s=settings.directory_cache_s), settings)
+    await airlock.recover()
+    app = make_app(store, outflow_budget=budget, airlock=airlock)
+    # base64 in JSON: 4/3 of the files' bytes, plus the envelope
+    max_body = settings.max_request_bytes * 4 // 3 + 1024**2
+    app.listen(url.port or 80, address=url.hostname or "127.0.0.1", xheaders=True,
+               max_body_size=max_body)  # fmt: skip
     logging.getLogger("cloisonne.service").info("listening on %s", url.geturl())
     await asyncio.Event().wait()
 

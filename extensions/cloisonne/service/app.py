@@ -23,6 +23,10 @@ MAX_EVENTS = 500
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    def initialize(self) -> None:
+        # the application's authenticator (make_app's), not HubOAuth's process-wide instance
+        self.hub_auth = self.settings["hub_auth"]
+
     @property
     def store(self) -> AuditStore:
         return self.settings["audit_store"]
@@ -120,19 +124,34 @@ class HealthHandler(web.RequestHandler):
 
 
 def make_app(
-    store: AuditStore, prefix: str | None = None, outflow_budget: int = 50 * 1024**2
+    store: AuditStore,
+    prefix: str | None = None,
+    outflow_budget: int = 50 * 1024**2,
+    airlock: Any = None,
+    hub_auth: Any = None,
 ) -> web.Application:
+    """``airlock``: a ``service.airlock.Airlock`` to serve its API and pages (None: audit only);
+    ``hub_auth``: the authenticator (default: hub OAuth from the environment)."""
     prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cloisonne/")
-    hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+    if hub_auth is None:
+        hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                            cache_max_age=60)  # fmt: skip
     routes = [
         (r"api/health", HealthHandler),
         (r"api/audit/events", AuditEventsHandler),
         (r"api/audit/head", AuditHeadHandler),
     ]
+    if airlock is not None:
+        from .airlock_api import ROUTES as AIRLOCK_ROUTES
+        from .review_pages import ROUTES as PAGE_ROUTES
+
+        routes += AIRLOCK_ROUTES + PAGE_ROUTES
     return web.Application(
         [(url_path_join(prefix, path), handler) for path, handler in routes],
         hub_auth=hub_auth,
         audit_store=store,
+        airlock=airlock,
+        service_prefix=prefix,
         outflow_budget=OutflowBudget(outflow_budget),
         cookie_secret=os.urandom(32),
     )
