@@ -22,6 +22,7 @@ import requests
 from cloisonne.localhub import LocalHub
 
 from .conftest import PASSWORDS, make_hub
+from .oidc_login import login as oidc_login
 from .workspace import Workspace, spawn, stop, user_token
 
 TABLE = "region,count\nnord,120\nsud,85\n"
@@ -101,7 +102,7 @@ def call(hub: LocalHub, method: str, path: str, user: str, **kw: object) -> requ
 @pytest.fixture(scope="module")
 def hub() -> LocalHub:
     """A hub of its own: these tests kill its service, and the name space is the airlock's."""
-    h = make_hub("caa", "10.243.64.0/20", extra_env={"CLOISONNE_AIRLOCK_MAX_FILE": "4M"})
+    h = make_hub("a", extra_env={"CLOISONNE_AIRLOCK_MAX_FILE": "4M"})
     try:
         h.start()
         yield h
@@ -257,12 +258,10 @@ def test_service_killed_mid_upload_leaves_nothing(hub: LocalHub) -> None:
 
 
 def login(hub: LocalHub, user: str) -> requests.Session:
-    session = requests.Session()
-    session.get(f"{hub.url}/hub/login", timeout=30)
-    r = session.post(f"{hub.url}/hub/login", timeout=30, data={
-        "username": user, "password": PASSWORDS[user], "_xsrf": session.cookies.get("_xsrf")})  # fmt: skip
-    assert r.ok, r.text
-    return session
+    """Sign in through the OIDC provider; the session then holds the hub's cookies."""
+    result = oidc_login(hub, user, PASSWORDS[user])
+    assert result.ok, result.response.text[:500]
+    return result.session
 
 
 def review_on_page(hub: LocalHub, user: str, rid: str) -> str:
@@ -339,10 +338,10 @@ def browser_login(browser, hub: LocalHub, user: str):  # noqa: ANN201
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORDS[user])
-    page.click("#login_submit, input[type=submit], button[type=submit]")
+    page.goto(f"{hub.url}/hub/login")  # redirects to the OIDC provider's form
+    page.fill("#username", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/hub/(home|spawn|user).*|.*/user/.*"))
     return context, page
 
