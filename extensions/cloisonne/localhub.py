@@ -102,6 +102,13 @@ class LocalHub:
         env.update(self.extra_env)
         return env
 
+    @property
+    def db_url(self) -> str:
+        """The hub's database (which also holds the audit log and the airlock's tables)."""
+        if self.pg is not None:
+            return self.pg.url
+        return f"sqlite:///{self.state / 'jupyterhub.sqlite'}"
+
     def write_users(self, users: dict[str, str], admins: tuple[str, ...] = ()) -> None:
         """Accounts at the embedded provider: name -> password; each account's groups claim
         mirrors projects.yaml (members, leads) and ``admins`` get the admin group."""

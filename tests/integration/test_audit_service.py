@@ -33,7 +33,7 @@ print(json.dumps([
 
 
 def events(hub: LocalHub) -> list:
-    store = AuditStore(f"sqlite:///{hub.state / 'jupyterhub.sqlite'}", create=False)
+    store = AuditStore(hub.db_url, create=False)
     try:
         return list(store.iter_events())
     finally:

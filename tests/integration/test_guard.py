@@ -41,7 +41,7 @@ def ws(platform: LocalHub):
 
 
 def audit_events(hub: LocalHub, after: int = 0) -> list:
-    store = AuditStore(f"sqlite:///{hub.state / 'jupyterhub.sqlite'}", create=False)
+    store = AuditStore(hub.db_url, create=False)
     try:
         return list(store.iter_events(after_seq=after))
     finally:

@@ -77,7 +77,7 @@ def test_egress_self_test_refuses_to_start_with_an_open_route(leaky_hub) -> None
 
 
 def service_pid(hub: LocalHub) -> int:
-    marker = f"CLOISONNE_AUDIT_DB=sqlite:///{hub.state}/".encode()
+    marker = f"CLOISONNE_AUDIT_DB={hub.db_url}\0".encode()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read()

@@ -38,7 +38,7 @@ def audit_events(hub: LocalHub) -> list[dict]:
     """The authenticator's events as recorded in the audit log (type hub.<event>)."""
     from cloisonne.audit.store import AuditStore
 
-    store = AuditStore(f"sqlite:///{hub.state / 'jupyterhub.sqlite'}", create=False)
+    store = AuditStore(hub.db_url, create=False)
     try:
         return [
             {"event": e.type.removeprefix("hub."), "user": e.user,

@@ -153,17 +153,20 @@ def test_pids_limit(platform: LocalHub, two_workspaces) -> None:
 
 def _netns_of(hub: LocalHub, user: str, server: str) -> str:
     """The sandbox's namespace name, from the spawner's database id (as the spawner does)."""
-    import sqlite3
+    import sqlalchemy
 
-    db = sqlite3.connect(hub.state / "jupyterhub.sqlite")
+    engine = sqlalchemy.create_engine(hub.db_url)
     try:
-        (spawner_id,) = db.execute(
-            "SELECT spawners.id FROM spawners JOIN users ON users.id = spawners.user_id "
-            "WHERE users.name = ? AND spawners.name = ?",
-            (user, server),
-        ).fetchone()
+        with engine.connect() as conn:
+            (spawner_id,) = conn.execute(
+                sqlalchemy.text(
+                    "SELECT spawners.id FROM spawners JOIN users ON users.id = spawners.user_id "
+                    "WHERE users.name = :user AND spawners.name = :server"
+                ),
+                {"user": user, "server": server},
+            ).one()
     finally:
-        db.close()
+        engine.dispose()
     return hub.site.slot(spawner_id).netns
 
 
