@@ -218,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         # The audit log lives in the hub's database unless told otherwise.
         state = Path(setting(os.environ, "CLOISONNE_STATE"))
-        os.environ.setdefault(audit_cli.DB_ENV, f"sqlite:///{state / 'jupyterhub.sqlite'}")
+        hub_db = (
+            setting(os.environ, "CLOISONNE_DB_URL") or f"sqlite:///{state / 'jupyterhub.sqlite'}"
+        )
+        os.environ.setdefault(audit_cli.DB_ENV, hub_db)
         return audit_cli.main(argv)
     return args.func(args)
 

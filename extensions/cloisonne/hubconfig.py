@@ -87,6 +87,13 @@ def admin_role(group: str) -> dict[str, Any]:
     }
 
 
+def managed_service(module: str, *args: str) -> list[str]:
+    """The command of a hub-managed Python service, wrapped so that it dies with the hub
+    (a crashed hub must not leave a culler or service behind for its successor)."""
+    return [sys.executable, "-m", "cloisonne.services.with_hub",
+            sys.executable, "-m", module, *args]  # fmt: skip
+
+
 def setting(env: Mapping[str, str], name: str) -> str:
     return env.get(name) or SETTINGS[name][0]
 
@@ -159,17 +166,9 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     services.append(
         {
             "name": "idle-culler",
-            # with_hub: the culler must not outlive a crashed hub
-            "command": [
-                sys.executable,
-                "-m",
-                "cloisonne.services.with_hub",
-                sys.executable,
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={cull_timeout}",
-                f"--cull-every={cull_every}",
-            ],  # fmt: skip
+            "command": managed_service(
+                "jupyterhub_idle_culler", f"--timeout={cull_timeout}", f"--cull-every={cull_every}"
+            ),
         }
     )
     roles.append(
@@ -221,14 +220,7 @@ def configure_service(
         {
             "name": SERVICE,
             "url": url,
-            "command": [
-                sys.executable,
-                "-m",
-                "cloisonne.services.with_hub",
-                sys.executable,
-                "-m",
-                "cloisonne.service",
-            ],  # fmt: skip
+            "command": managed_service("cloisonne.service"),
             "environment": {
                 "CLOISONNE_AUDIT_DB": db_url,
                 "CLOISONNE_OUTFLOW_BUDGET": setting(env, "CLOISONNE_OUTFLOW_BUDGET"),
