@@ -69,6 +69,7 @@ print(json.dumps({
     'pid_users': sorted({os.stat('/proc/' + p).st_uid for p in pids}),
     'cmdlines': [open('/proc/%s/cmdline' % p, 'rb').read().decode(errors='replace') for p in pids],
     'shared_mode': oct(os.stat('/shared').st_mode), 'umask': oct(os.umask(0o022)),
+    'tmp_writable': writable('/tmp'), 'shm_writable': writable('/dev/shm'),
 }))
 """
 
@@ -101,6 +102,7 @@ def test_workspace_runs_unprivileged(platform: LocalHub, two_workspaces) -> None
     assert a["no_new_privs"] == "1"
     assert a["home"] == a["cwd"] == "/home/alice"
     assert a["shared_mode"] == oct(0o42770) and a["umask"] == "0o2"
+    assert a["tmp_writable"] == a["shm_writable"] == "yes"
 
 
 def test_other_sandboxes_processes_are_invisible(platform: LocalHub, two_workspaces) -> None:

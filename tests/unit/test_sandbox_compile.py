@@ -80,7 +80,8 @@ def test_bwrap_binds_plan_mounts_and_switches_uid_without_capabilities() -> None
     # parents of a bound path are created traversable (bwrap would make them 0700)
     assert "--perms 0755 --dir /work" in joined and "--perms 0755 --dir /work/repo" in joined
     assert "--ro-bind /run/x/passwd /etc/passwd" in joined
-    assert "--tmpfs /tmp" in joined and "--proc /proc" in joined and "--dev /dev" in joined
+    assert "--perms 1777 --tmpfs /tmp" in joined and "--perms 1777 --tmpfs /dev/shm" in joined
+    assert "--proc /proc" in joined and "--dev /dev" in joined
     tail = argv[argv.index("setpriv") :]
     assert tail == ["setpriv", "--reuid=200001", "--regid=300002", "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",

@@ -86,7 +86,10 @@ def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[s
         argv += ["--ro-bind", runtime.passwd_file, "/etc/passwd"]
     if runtime.group_file:
         argv += ["--ro-bind", runtime.group_file, "/etc/group"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+    # Private /tmp and /dev/shm, writable by the user like any /tmp (bwrap's default is 0755;
+    # multiprocessing's semaphores, hence Dask's LocalCluster, need /dev/shm).
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
     if plan.limits.gpus:
         for device in runtime.gpu_devices:
             argv += ["--dev-bind", device, device]
