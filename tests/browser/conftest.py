@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cloisonne.localhub import LocalHub
 
-from ..integration.conftest import PASSWORDS, make_hub
+from ..integration.conftest import PASSWORDS, running_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -25,13 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    hub = make_hub("b")
-    hub.write_users(ACCOUNTS, admins=("admin",))
-    try:
-        hub.start()
+    with running_hub("b", ACCOUNTS, admins=("admin",)) as hub:
         yield hub
-    finally:
-        hub.teardown()
 
 
 @pytest.fixture(scope="module")

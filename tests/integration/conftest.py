@@ -6,6 +6,7 @@ servers, hub and proxy and sweeps anything left, even when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -82,6 +83,21 @@ def make_hub(role: str, site: SiteNetwork | None = None, **kw: object) -> LocalH
     )
     hub.write_users(PASSWORDS)
     return hub
+
+
+@contextlib.contextmanager
+def running_hub(
+    role: str, accounts: dict[str, str] | None = None, admins: tuple[str, ...] = (), **kw: object
+) -> Iterator[LocalHub]:
+    """A started hub of its own, torn down (servers, processes, network) even on failure."""
+    hub = make_hub(role, **kw)
+    if accounts is not None:
+        hub.write_users(accounts, admins=admins)
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.teardown()
 
 
 @pytest.fixture(scope="session")

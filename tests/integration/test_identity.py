@@ -16,7 +16,7 @@ import requests
 from cloisonne.idp import set_groups
 from cloisonne.localhub import LocalHub
 
-from .conftest import PASSWORDS, make_hub
+from .conftest import PASSWORDS, running_hub
 from .oidc_login import login
 from .workspace import spawn, stop, user_token
 
@@ -25,13 +25,8 @@ ACCOUNTS = {**PASSWORDS, "admin": "adm-pw"}
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    hub = make_hub("i")
-    hub.write_users(ACCOUNTS, admins=("admin",))
-    try:
-        hub.start()
+    with running_hub("i", ACCOUNTS, admins=("admin",)) as hub:
         yield hub
-    finally:
-        hub.teardown()
 
 
 def audit_events(hub: LocalHub) -> list[dict]:

@@ -43,17 +43,7 @@ def request_to_dict(r: Request) -> dict[str, Any]:
             }  # fmt: skip
             for v in r.reviews
         ],
-        "history": [
-            {
-                "time": h.time.isoformat(),
-                "actor": h.actor,
-                "action": h.action,
-                "from": h.from_state.value if h.from_state else None,
-                "to": h.to_state.value,
-                "comment": h.comment,
-            }
-            for h in r.history
-        ],
+        "history": [h.to_dict() for h in r.history],
     }
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class State(StrEnum):
@@ -124,6 +125,17 @@ class HistoryEntry:
     from_state: State | None
     to_state: State
     comment: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (used by the stored codec and, with blinding, by what viewers see)."""
+        return {
+            "time": self.time.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "from": self.from_state.value if self.from_state else None,
+            "to": self.to_state.value,
+            "comment": self.comment,
+        }
 
 
 @dataclass(frozen=True)

@@ -92,14 +92,7 @@ def view_for(request: Request, viewer: Actor) -> dict[str, Any]:
     )
     history = []
     for i, h in enumerate(request.history):
-        entry: dict[str, Any] = {
-            "time": h.time.isoformat(),
-            "actor": h.actor,
-            "action": h.action,
-            "from": h.from_state.value if h.from_state else None,
-            "to": h.to_state.value,
-            "comment": h.comment,
-        }
+        entry: dict[str, Any] = h.to_dict()
         # A review's comment is part of the review: hidden from whoever may not see it yet.
         if (
             h.action == "review"
