@@ -88,16 +88,8 @@ def measure(hub: LocalHub) -> dict[str, list[float] | float]:
 
 
 def _idle_rss_mib(hub: LocalHub, user: str) -> float:
-    import sqlite3
-
-    db = sqlite3.connect(hub.state / "jupyterhub.sqlite")
-    (spawner_id,) = db.execute(
-        "SELECT spawners.id FROM spawners JOIN users ON users.id = spawners.user_id "
-        "WHERE users.name = ? AND spawners.name = 'bench'",
-        (user,),
-    ).fetchone()
-    db.close()
-    cgroup = SandboxCgroup(CgroupLayout.detect(), hub.site.slot(spawner_id).netns)
+    netns = hub.site.slot(hub.spawner_id(user, "bench")).netns
+    cgroup = SandboxCgroup(CgroupLayout.detect(), netns)
     rss_kib = 0
     for pid in cgroup.pids():
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

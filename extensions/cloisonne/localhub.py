@@ -109,6 +109,24 @@ class LocalHub:
             return self.pg.url
         return f"sqlite:///{self.state / 'jupyterhub.sqlite'}"
 
+    def spawner_id(self, user: str, server: str) -> int:
+        """The database id of ``user``'s server ``server``: the sandbox's network slot, which
+        names its namespace, interfaces, nft table and cgroup (site.slot(id))."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(
+                    sqlalchemy.text(
+                        "SELECT spawners.id FROM spawners JOIN users ON users.id = spawners.user_id"
+                        " WHERE users.name = :user AND spawners.name = :server"
+                    ),
+                    {"user": user, "server": server},
+                ).scalar_one()
+        finally:
+            engine.dispose()
+
     def write_users(self, users: dict[str, str], admins: tuple[str, ...] = ()) -> None:
         """Accounts at the embedded provider: name -> password; each account's groups claim
         mirrors projects.yaml (members, leads) and ``admins`` get the admin group."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -453,8 +453,3 @@ def is_project_group(name: str, properties: Mapping[str, Any] | None) -> bool:
         and properties.get("kind") == PROJECT_KIND
         and not name.endswith(LEADS_SUFFIX)
     )
-
-
-def projects_of(groups: Iterable[tuple[str, Mapping[str, Any] | None]]) -> dict[str, Mapping]:
-    """The project groups among (name, properties) pairs, by id; properties not yet validated."""
-    return {name: props for name, props in groups if props and is_project_group(name, props)}

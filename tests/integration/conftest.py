@@ -58,6 +58,26 @@ def allocate_site(role: str) -> SiteNetwork:
     return SiteNetwork(f"{net}.0.0/16", f"t{RUN_TAG}{role}")
 
 
+def find_pids(
+    cmdline: bytes = b"", environ: bytes = b"", *, exclude: bytes = b"", non_root: bool = False
+) -> list[int]:
+    """PIDs whose command line contains ``cmdline`` (and not ``exclude``) and whose environment
+    contains ``environ``; tests find the processes of *their* hub this way (a hub's address or
+    database URL is unique to its run)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if non_root and os.stat(f"/proc/{pid}").st_uid == 0:
+                continue
+            args = open(f"/proc/{pid}/cmdline", "rb").read()
+            env = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        if cmdline in args and environ in env and not (exclude and exclude in args):
+            found.append(int(pid))
+    return found
+
+
 def make_hub(role: str, site: SiteNetwork | None = None, **kw: object) -> LocalHub:
     """A hub of its own (state, ports, prefix, subnet). Its workspaces' egress self-test probes
     only addresses on this machine (never outside ones), and the outflow budget is small."""

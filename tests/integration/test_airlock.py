@@ -21,7 +21,7 @@ import pytest
 import requests
 from cloisonne.localhub import LocalHub
 
-from .conftest import PASSWORDS, make_hub
+from .conftest import PASSWORDS, running_hub
 from .oidc_login import login as oidc_login
 from .workspace import Workspace, spawn, stop, user_token
 
@@ -102,12 +102,8 @@ def call(hub: LocalHub, method: str, path: str, user: str, **kw: object) -> requ
 @pytest.fixture(scope="module")
 def hub() -> LocalHub:
     """A hub of its own: these tests kill its service, and the name space is the airlock's."""
-    h = make_hub("a", extra_env={"CLOISONNE_AIRLOCK_MAX_FILE": "4M"})
-    try:
-        h.start()
+    with running_hub("a", extra_env={"CLOISONNE_AIRLOCK_MAX_FILE": "4M"}) as h:
         yield h
-    finally:
-        h.teardown()
 
 
 @pytest.fixture(scope="module")

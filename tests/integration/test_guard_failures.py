@@ -14,7 +14,7 @@ import pytest
 import requests
 from cloisonne.localhub import LocalHub
 
-from .conftest import allocate_site, free_port, make_hub
+from .conftest import allocate_site, find_pids, free_port, make_hub
 from .test_guard import audit_events
 from .workspace import spawn
 
@@ -77,16 +77,10 @@ def test_egress_self_test_refuses_to_start_with_an_open_route(leaky_hub) -> None
 
 
 def service_pid(hub: LocalHub) -> int:
-    marker = f"CLOISONNE_AUDIT_DB={hub.db_url}\0".encode()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-            environ = open(f"/proc/{pid}/environ", "rb").read()
-        except OSError:
-            continue
-        if b"cloisonne.service" in cmdline and marker in environ and b"with_hub" not in cmdline:
-            return int(pid)
-    raise AssertionError("the cloisonne service of this hub is not running")
+    pids = find_pids(b"cloisonne.service", f"CLOISONNE_AUDIT_DB={hub.db_url}\0".encode(),
+                     exclude=b"with_hub")  # fmt: skip
+    assert pids, "the cloisonne service of this hub is not running"
+    return pids[0]
 
 
 def test_without_the_audit_service_nothing_is_served(leaky_hub) -> None:

@@ -3,7 +3,6 @@ servers are culled."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
@@ -11,7 +10,7 @@ import requests
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox.sweep import leftovers
 
-from .conftest import RUN_TAG, make_hub
+from .conftest import RUN_TAG, find_pids, make_hub
 from .workspace import spawn, stop, user_token
 
 CYCLES = 50
@@ -20,18 +19,8 @@ CYCLES = 50
 def workspace_processes(hub: LocalHub) -> list[int]:
     """PIDs of processes started in this hub's workspaces: not root (the hub's own services
     run as root) and with the hub's own address, unique to this run, in their environment."""
-    marker = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if (
-                os.stat(f"/proc/{pid}").st_uid != 0
-                and marker in open(f"/proc/{pid}/environ", "rb").read()
-            ):
-                found.append(int(pid))
-        except OSError:
-            continue
-    return found
+    return find_pids(environ=f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode(),
+                     non_root=True)  # fmt: skip
 
 
 def sandbox_processes() -> list[str]:
@@ -41,17 +30,9 @@ def sandbox_processes() -> list[str]:
 
 def cullers_of(hub: LocalHub) -> list[int]:
     """PIDs of idle-culler processes talking to this hub."""
-    marker = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-            environ = open(f"/proc/{pid}/environ", "rb").read()
-        except OSError:
-            continue
-        if b"jupyterhub_idle_culler" in cmdline and marker in environ:
-            pids.append(int(pid))
-    return pids
+    return find_pids(
+        b"jupyterhub_idle_culler", f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
+    )
 
 
 def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:

@@ -16,7 +16,6 @@ import pytest
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox import host
 
-from .test_workspace_isolation import _netns_of
 from .workspace import Workspace, spawn, stop
 
 
@@ -119,8 +118,8 @@ print(json.dumps(result))
 def test_only_the_hub_api_is_reachable(platform: LocalHub, workspaces) -> None:
     alice, dave = workspaces
     site = platform.site
-    alice_net = site.slot(int(_netns_of(platform, "alice", "cardio").split("-")[1]))
-    dave_net = site.slot(int(_netns_of(platform, "dave", "onco").split("-")[1]))
+    alice_net = site.slot(platform.spawner_id("alice", "cardio"))
+    dave_net = site.slot(platform.spawner_id("dave", "onco"))
     main = main_address()
     listeners = Listeners()
     try:

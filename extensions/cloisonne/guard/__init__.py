@@ -57,10 +57,6 @@ class WorkspaceGuard(LoggingConfigurable):
         self.client = AuditClient()
         self.meter = OutflowMeter(self._record_outflow, flush_every=self.outflow_flush_seconds)
 
-    async def ready(self) -> None:
-        """Hook for checks that must pass before anything is served (kept for symmetry with
-        the start-up egress test, which stops the server outright when it fails)."""
-
     async def record(self, event: str, route: str, path: str, decision: Decision,
                      size: int | None = None, sha256: str | None = None) -> None:  # fmt: skip
         await self.client.append(

@@ -36,7 +36,6 @@ class GuardedContentsManager(AsyncLargeFileManager):
 
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, **kwargs: Any) -> dict:  # fmt: skip
-        await self.guard.ready()
         if not content:  # metadata only (also how directory listings describe each entry)
             return await super().get(path, content=False, type=type, format=format, **kwargs)
         route = ROUTE.get()
@@ -48,23 +47,26 @@ class GuardedContentsManager(AsyncLargeFileManager):
         if os.path.isdir(real):
             return await super().get(path, content=content, type=type, format=format, **kwargs)
         size = os.path.getsize(real)
+        settings = self.guard.settings
+        # One pass over the bytes: whether they are text and, when they may be served at all,
+        # their hash for the audit event.
+        servable = size <= max(settings.max_text_bytes, settings.max_image_bytes)
+        is_text, sha256 = _inspect(real, hash_all=servable)
         if type != "notebook" and format is None and not path.endswith(".ipynb"):
             # What the contents API would choose: text when it decodes, else base64.
-            format = "text" if _is_text(real) else "base64"
-        decision = decide_read(route, path, format, size, self.guard.settings)
+            format = "text" if is_text else "base64"
+        decision = decide_read(route, path, format, size, settings)
         if not decision.allowed:
             await self.guard.record("guard.read", route, path, decision, size=size)
             raise web.HTTPError(decision.status, decision.reason)
         model = await super().get(path, content=content, type=type, format=format, **kwargs)
-        await self.guard.record("guard.read", route, path, decision, size=size,
-                                sha256=_sha256(real))  # fmt: skip
+        await self.guard.record("guard.read", route, path, decision, size=size, sha256=sha256)
         self.guard.meter.add("contents", size)
         return model
 
     async def save(self, model: dict, path: str = "") -> dict:
         """Uploads (imports) are recorded with their size and SHA-256 once complete; an upload
         over the size cap, or one that cannot be recorded, is removed."""
-        await self.guard.ready()
         parent = os.path.dirname(path.strip("/"))
         self._resolve_inside(parent)  # no writing through a symlinked folder
         if os.path.islink(self._get_os_path(path)):
@@ -98,9 +100,19 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _is_text(path: str, probe: int = 8192) -> bool:
+def _inspect(path: str, hash_all: bool, probe: int = 8192) -> tuple[bool, str | None]:
+    """(looks like UTF-8 text, SHA-256 of the whole file or None) in one read."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
         head = f.read(probe)
+        digest.update(head)
+        if hash_all:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return _is_text(head), digest.hexdigest() if hash_all else None
+
+
+def _is_text(head: bytes) -> bool:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

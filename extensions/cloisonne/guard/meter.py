@@ -55,11 +55,6 @@ class OutflowMeter:
 class MeteredKernelConnection(ZMQChannelsWebsocketConnection):
     """Kernel websocket that counts the bytes it writes to the browser."""
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        # before the websocket upgrade, so a refusal is a plain HTTP error
-        await self.websocket_handler.settings["cloisonne_guard"].ready()
-        await super().prepare()
-
     async def connect(self) -> None:  # type: ignore[override]
         guard = self.websocket_handler.settings["cloisonne_guard"]
         handler = self.websocket_handler

@@ -75,30 +75,3 @@ def decide_upload(path: str, size: int, s: GuardSettings) -> Decision:
             f"Uploading {path} ({size} bytes) is over the {s.max_upload_bytes}-byte limit.", 413
         )
     return Decision.allow("upload within the size limit")
-
-
-# Routes closed outright, by jupyter_server authorization resource and handler class.
-CLOSED_RESOURCES = {
-    "nbconvert": "Exporting notebooks (nbconvert) is not allowed. " + EXPORT_HINT,
-}
-
-
-def decide_request(
-    method: str, path: str, handler_class: str, resource: str, action: str
-) -> Decision:
-    """Route-level decisions made before a handler runs (the Authorizer)."""
-    if resource in CLOSED_RESOURCES:
-        return Decision.deny(CLOSED_RESOURCES[resource])
-    if handler_class == "ViewHandler":
-        return Decision.deny(
-            "The /view route opens files in a new tab; it is closed. " + EXPORT_HINT
-        )
-    if resource == "events" and action == "write":
-        return Decision.deny("Events cannot be posted from the browser.")
-    if handler_class == "KernelSpecResourceHandler":
-        name = path.rstrip("/").rsplit("/", 1)[-1]
-        if not (name.startswith("logo-") and is_image(name)):
-            return Decision.deny("Only kernel logos are served from kernelspec folders.")
-    if handler_class == "PluginsHandler" and method != "GET":
-        return Decision.deny("Plugins cannot be enabled or disabled from the browser.")
-    return Decision.allow("route open")
