@@ -55,6 +55,10 @@ SETTINGS = {
         "addresses workspaces must not reach, probed at start (default: public + metadata)",
     ),
     "CLOISONNE_GUARD": ("on", "off only for the benchmark that measures the guard's cost"),
+    "CLOISONNE_AUDIT_JOURNAL": (
+        "on",
+        "on: guards append to a journal the service forwards; off: HTTP append per read",
+    ),
     "CLOISONNE_ADMIN_TOKEN": ("", "if set, an API token for the 'cloisonne-ops' service"),
     "CLOISONNE_CHP": (
         str(REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"),
@@ -216,6 +220,10 @@ def configure_service(
     port = int(setting(env, "CLOISONNE_SERVICE_PORT"))
     service_host = site.hub_ip if setting(env, "CLOISONNE_SPAWNER") != "simple" else "127.0.0.1"
     url = f"http://{service_host}:{port}"
+    # the guards' audit journals (cloisonne.audit.journal): root-only, forwarded by the service
+    journal_on = setting(env, "CLOISONNE_AUDIT_JOURNAL") != "off"
+    journal_dir = str(state / "audit-journal") if journal_on else ""
+    c.SandboxSpawner.audit_journal_dir = journal_dir
     services.append(
         {
             "name": SERVICE,
@@ -226,6 +234,7 @@ def configure_service(
                 "CLOISONNE_OUTFLOW_BUDGET": setting(env, "CLOISONNE_OUTFLOW_BUDGET"),
                 # submitted files: a folder of the service's own, never mounted in a workspace
                 "CLOISONNE_AIRLOCK_STORE": str(state / "airlock"),
+                "CLOISONNE_AUDIT_JOURNAL_DIR": journal_dir,
                 **{k: v for k, v in env.items() if k.startswith("CLOISONNE_AIRLOCK_")},
             },
             "oauth_no_confirm": True,

@@ -109,6 +109,23 @@ class LocalHub:
             return self.pg.url
         return f"sqlite:///{self.state / 'jupyterhub.sqlite'}"
 
+    def wait_audit_forwarded(self, timeout: float = 10) -> None:
+        """Wait until the service has forwarded every workspace journal to its end (guard
+        events reach the audit chain a few milliseconds after they are served)."""
+        from .audit.journal import pending_journals
+        from .audit.store import AuditStore
+
+        folder = self.state / "audit-journal"
+        store = AuditStore(self.db_url, create=False)
+        try:
+            deadline = time.monotonic() + timeout
+            while pending := pending_journals(folder, store.journal_offsets()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"audit journals not forwarded: {pending}")
+                time.sleep(0.02)
+        finally:
+            store.close()
+
     def spawner_id(self, user: str, server: str) -> int:
         """The database id of ``user``'s server ``server``: the sandbox's network slot, which
         names its namespace, interfaces, nft table and cgroup (site.slot(id))."""

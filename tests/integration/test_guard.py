@@ -41,6 +41,7 @@ def ws(platform: LocalHub):
 
 
 def audit_events(hub: LocalHub, after: int = 0) -> list:
+    hub.wait_audit_forwarded()
     store = AuditStore(hub.db_url, create=False)
     try:
         return list(store.iter_events(after_seq=after))
@@ -257,3 +258,50 @@ def test_terminal_output_is_metered(platform: LocalHub, ws: Workspace) -> None:
             break
         time.sleep(0.5)
     assert terminal >= 300000
+
+
+JOURNAL_PROBE = """
+import json, os
+links, denied = [], []
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        fds = os.listdir(f'/proc/{pid}/fd')
+    except PermissionError:  # the server: non-dumpable
+        denied.append(int(pid))
+        continue
+    except FileNotFoundError:
+        continue
+    for fd in fds:
+        try:
+            links.append(os.readlink(f'/proc/{pid}/fd/{fd}'))
+        except OSError:
+            pass
+print(json.dumps({"links": links, "denied": denied, "server": os.getppid()}))
+"""
+
+
+def test_guard_events_go_through_a_journal_out_of_the_users_reach(
+    platform: LocalHub, ws: Workspace
+) -> None:
+    folder = platform.state / "audit-journal"
+    netns = platform.site.slot(platform.spawner_id("alice", "cardio")).netns
+    (journal,) = folder.glob(f"{netns}-*.jsonl")
+    assert folder.stat().st_mode & 0o777 == 0o700 and journal.stat().st_mode & 0o777 == 0o600
+    header = journal.read_bytes().splitlines()[0]
+    assert b'"project": "cardio"' in header and b'"user": "alice"' in header
+    size = journal.stat().st_size
+    before = last_seq(platform)
+    assert ws.get("api/contents/notes.txt").status_code == 200
+    assert journal.stat().st_size > size  # written by the guard before the answer
+    (event,) = [e for e in audit_events(platform, before) if e.type == "guard.read"]
+    assert (event.user, event.project, event.fields["path"]) == ("alice", "cardio", "/notes.txt")
+    # A terminal's shell and the kernel hold no descriptor to it, and the server's cannot be
+    # listed; the journal folder is not in the sandbox at all.
+    term = requests.post(ws.base + "api/terminals", headers=ws._headers(), timeout=30).json()
+    try:
+        seen = ws.run_json(JOURNAL_PROBE)
+    finally:
+        requests.delete(ws.base + f"api/terminals/{term['name']}", headers=ws._headers())
+    assert not [link for link in seen["links"] if "audit-journal" in link], seen["links"]
+    assert seen["server"] in seen["denied"]
+    assert ws.run(f"import os; print(os.path.exists({str(folder)!r}))").strip() == "False"

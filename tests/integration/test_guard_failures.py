@@ -15,7 +15,7 @@ import requests
 from cloisonne.localhub import LocalHub
 
 from .conftest import allocate_site, find_pids, free_port, make_hub
-from .test_guard import audit_events
+from .test_guard import audit_events, last_seq
 from .workspace import spawn
 
 
@@ -88,8 +88,24 @@ def test_without_the_audit_service_nothing_is_served(leaky_hub) -> None:
     ws = spawn(hub, "alice", "cardio")
     ws.run("open('secret-results.txt', 'w').write('CONFIDENTIAL-42')")
     assert ws.get("api/contents/secret-results.txt").status_code == 200
-    os.kill(service_pid(hub), signal.SIGKILL)
-    time.sleep(0.5)
+    before = last_seq(hub)
+    served: list[int] = []
+    stop_reading = threading.Event()
+
+    def read_continuously() -> None:  # reads in flight while the service dies
+        while not stop_reading.is_set():
+            served.append(ws.get("api/contents/secret-results.txt").status_code)
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        time.sleep(0.3)
+        os.kill(service_pid(hub), signal.SIGKILL)
+        time.sleep(0.5)
+    finally:
+        stop_reading.set()
+        reader.join()
+    assert served.count(200) > 0 and served[-1] == 503, served
     for path in ("api/contents/secret-results.txt", "files/secret-results.txt",
                  "nbconvert/html/secret-results.txt"):  # fmt: skip
         r = ws.get(path)
@@ -100,3 +116,14 @@ def test_without_the_audit_service_nothing_is_served(leaky_hub) -> None:
                      json={"type": "file", "format": "text", "content": "x"})  # fmt: skip
     assert r.status_code == 503
     assert "imported.txt" not in ws.run("import os; print(os.listdir('.'))")
+
+    # The hub restarts its managed service; reads resume, and every read that was answered
+    # 200 while the service died is in the audit log, exactly once.
+    deadline = time.monotonic() + 30
+    while ws.get("api/contents/secret-results.txt").status_code != 200:
+        assert time.monotonic() < deadline, "the guard did not resume after the service restart"
+        time.sleep(0.2)
+    reads = [e for e in audit_events(hub, before)
+             if e.type == "guard.read" and e.fields["path"] == "/secret-results.txt"]  # fmt: skip
+    assert len(reads) == served.count(200) + 1, (len(reads), served)
+    assert all(e.user == "alice" and e.project == "cardio" for e in reads)

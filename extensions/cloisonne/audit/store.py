@@ -84,6 +84,15 @@ head_table = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# How far each workspace journal (cloisonne.audit.journal) has been forwarded into the chain:
+# moved in the same transaction as the events it covers, so each line is appended exactly once.
+journals_table = Table(
+    "cloisonne_audit_journals",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("forwarded_bytes", BigInteger, nullable=False),
+)
+
 HEAD_ID = 1
 
 # Statements built once: building and cache-keying them per call was a third of an append's time.
@@ -324,6 +333,47 @@ class AuditStore:
         finally:
             raw.close()  # back to the pool
         return out
+
+    # -- journals ---------------------------------------------------------------------------
+
+    def journal_offset(self, name: str, start: int) -> int:
+        """How many bytes of journal ``name`` are in the chain; registers it at ``start`` (its
+        header's length) the first time."""
+        with self.engine.connect() as conn:
+            conn.execution_options(cloisonne_sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                row = conn.execute(
+                    select(journals_table.c.forwarded_bytes).where(journals_table.c.name == name)
+                ).first()
+                if row is not None:
+                    return int(row.forwarded_bytes)
+                conn.execute(insert(journals_table).values(name=name, forwarded_bytes=start))
+                return start
+
+    def forward_journal(self, name: str, old: int, new: int, items: list[NewEvent]) -> list[Event]:
+        """Append ``items`` and move journal ``name`` from ``old`` to ``new`` bytes, together.
+
+        If another forwarder moved it first, nothing is written (``StatementMissed``)."""
+        move = (
+            update(journals_table)
+            .where(journals_table.c.name == name, journals_table.c.forwarded_bytes == old)
+            .values(forwarded_bytes=new)
+        )
+        if items:
+            return self.append_many(items, [move])
+        with self.engine.connect() as conn, conn.begin():
+            if conn.execute(move).rowcount != 1:
+                raise StatementMissed(f"journal {name} is not at offset {old}")
+        return []
+
+    def forget_journal(self, name: str) -> None:
+        """Drop a journal's offset once its file is forwarded to the end and removed."""
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(journals_table.delete().where(journals_table.c.name == name))
+
+    def journal_offsets(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {r.name: int(r.forwarded_bytes) for r in conn.execute(select(journals_table))}
 
     # -- reading ----------------------------------------------------------------------------
 

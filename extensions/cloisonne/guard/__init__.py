@@ -2,8 +2,10 @@
 
 It closes the routes that hand files to the browser, makes the contents manager the one choke
 point for file bytes, meters what kernels and terminals send to the browser, audits every
-decision through the cloisonne service (refusing with 503 when that cannot be done), and checks
-at start that the workspace cannot reach outside addresses.
+decision before serving (refusing with 503 when that cannot be done), and checks at start that
+the workspace cannot reach outside addresses. On the sandbox backend decisions go to the audit
+journal the spawner hands over (microseconds; forwarded into the chain by the service, see
+cloisonne.audit.journal); elsewhere to the service's API over HTTP.
 
 It is switched on from the command line the spawners build (cloisonne.workspace.server_args)
 and from a read-only config directory, so user-level configuration cannot turn it off; if it
@@ -24,6 +26,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..workspace.egress import DEFAULT_PROBES, EarlyProbe, parse_probes, reachable
 from .audit_client import AuditClient
+from .journal_sink import JournalSink, journal_sink_from_env
 from .meter import OutflowMeter, meter_terminals
 from .policy import Decision, GuardSettings
 
@@ -54,7 +57,11 @@ class WorkspaceGuard(LoggingConfigurable):
         super().__init__(**kwargs)
         self.settings = GuardSettings(self.max_text_bytes, self.max_image_bytes,
                                       self.max_upload_bytes)  # fmt: skip
-        self.client = AuditClient()
+        # the journal the spawner passed (sandbox backend), else synchronous HTTP appends
+        service_url = os.environ.get("CLOISONNE_SERVICE_URL", "")
+        self.client: AuditClient | JournalSink = journal_sink_from_env(service_url) or AuditClient(
+            service_url
+        )
         self.meter = OutflowMeter(self._record_outflow, flush_every=self.outflow_flush_seconds)
 
     async def record(self, event: str, route: str, path: str, decision: Decision,
@@ -85,7 +92,11 @@ class WorkspaceGuard(LoggingConfigurable):
             f"Egress self-test failed: this workspace can reach {', '.join(open_targets)}. "
             "The network isolation is not enforced, so the workspace refuses to start."
         )
-        _append_sync("alert.egress_open", {"reachable": open_targets, "message": message})
+        alert = {"reachable": open_targets, "message": message}
+        if isinstance(self.client, JournalSink):
+            self.client.append_now([("alert.egress_open", alert)])
+        else:
+            _append_sync("alert.egress_open", alert)
         raise RuntimeError(message)
 
 

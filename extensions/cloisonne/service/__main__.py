@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 from ..audit.store import AuditStore
@@ -12,6 +13,8 @@ from ..projects import parse_size
 from .airlock import Airlock
 from .app import make_app
 from .directory import HubDirectory
+from .journal_forwarder import JournalForwarder
+from .outflow import OutflowBudget
 from .settings import AirlockSettings
 
 
@@ -22,7 +25,13 @@ async def serve() -> None:
     settings = AirlockSettings.from_env()
     airlock = Airlock(store, HubDirectory(cache_s=settings.directory_cache_s), settings)
     await airlock.recover()
-    app = make_app(store, outflow_budget=budget, airlock=airlock)
+    outflow = OutflowBudget(budget)
+    forwarder = None
+    journal_dir = os.environ.get("CLOISONNE_AUDIT_JOURNAL_DIR")
+    if journal_dir:
+        forwarder = JournalForwarder(store, Path(journal_dir), outflow)
+        forwarder_task = asyncio.create_task(forwarder.run())  # noqa: F841 - runs for ever
+    app = make_app(store, outflow_budget=outflow, airlock=airlock, journal_forwarder=forwarder)
     # base64 in JSON: 4/3 of the files' bytes, plus the envelope
     max_body = settings.max_request_bytes * 4 // 3 + 1024**2
     app.listen(url.port or 80, address=url.hostname or "127.0.0.1", xheaders=True,

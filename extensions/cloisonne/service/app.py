@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
@@ -15,7 +14,7 @@ from tornado import web
 
 from ..audit.store import AuditStore, NewEvent
 from .identity import Caller, caller_from_model
-from .outflow import OutflowBudget
+from .outflow import OutflowBudget, account_outflow
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_BODY = 256 * 1024
@@ -78,34 +77,10 @@ class AuditEventsHandler(BaseHandler):
         # Appended inline: a chained append is a fraction of a millisecond and they serialise
         # on the chain's head anyway; a thread hop would cost more than it saves.
         stored = self.store.append_many(events)
-        await self.check_outflow(caller, events)
+        await account_outflow(self.settings["outflow_budget"], self.store, caller.user,
+                              caller.project, events)  # fmt: skip
         self.set_status(201)
         self.finish({"events": [{"seq": e.seq, "hash": e.hash} for e in stored]})
-
-    async def check_outflow(self, caller: Caller, events: list[NewEvent]) -> None:
-        reported = sum(
-            sum(v for v in (e.fields or {}).get("bytes", {}).values() if isinstance(v, int))
-            for e in events
-            if e.type == "guard.outflow" and isinstance((e.fields or {}).get("bytes"), dict)
-        )
-        if not reported or caller.project is None:
-            return
-        budget: OutflowBudget = self.settings["outflow_budget"]
-        day = budget.day()
-        if day not in budget.loaded_days:
-            since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-            history = await asyncio.to_thread(lambda: list(self.store.iter_events(since=since)))
-            # this report is already stored, so it is counted by load()
-            budget.load(day, history)
-            crossed = budget.add(caller.project, 0, day)
-        else:
-            crossed = budget.add(caller.project, reported, day)
-        if crossed is not None:
-            await asyncio.to_thread(
-                self.store.append, "alert.outflow_budget", user=caller.user,
-                project=caller.project,
-                fields={"day": day, "total_bytes": crossed, "budget_bytes": budget.budget},
-            )  # fmt: skip
 
 
 class AuditHeadHandler(BaseHandler):
@@ -119,16 +94,25 @@ class AuditHeadHandler(BaseHandler):
 
 
 class HealthHandler(web.RequestHandler):
+    """Unauthenticated. The guards poll it: while it fails they refuse guarded reads, since
+    their journals would not reach the audit log."""
+
     def get(self) -> None:
+        forwarder = self.settings.get("journal_forwarder")
+        if forwarder is not None and not forwarder.healthy():
+            self.set_status(503)
+            self.finish({"status": "unhealthy", "reason": forwarder.error or "forwarder stalled"})
+            return
         self.finish({"status": "ok"})
 
 
 def make_app(
     store: AuditStore,
     prefix: str | None = None,
-    outflow_budget: int = 50 * 1024**2,
+    outflow_budget: int | OutflowBudget = 50 * 1024**2,
     airlock: Any = None,
     hub_auth: Any = None,
+    journal_forwarder: Any = None,
 ) -> web.Application:
     """``airlock``: a ``service.airlock.Airlock`` to serve its API and pages (None: audit only);
     ``hub_auth``: the authenticator (default: hub OAuth from the environment)."""
@@ -151,7 +135,11 @@ def make_app(
         hub_auth=hub_auth,
         audit_store=store,
         airlock=airlock,
+        journal_forwarder=journal_forwarder,
         service_prefix=prefix,
-        outflow_budget=OutflowBudget(outflow_budget),
+        # one budget for both ways events arrive (HTTP appends and forwarded journals)
+        outflow_budget=outflow_budget
+        if isinstance(outflow_budget, OutflowBudget)
+        else OutflowBudget(outflow_budget),
         cookie_secret=os.urandom(32),
     )

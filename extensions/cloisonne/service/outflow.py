@@ -3,11 +3,13 @@ workspace's meter reports)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from ..audit.chain import Event
+from ..audit.store import AuditStore, NewEvent
 
 
 class OutflowBudget:
@@ -39,3 +41,36 @@ class OutflowBudget:
             self.alerted.add(key)
             return self.totals[key]
         return None
+
+
+def reported_bytes(events: Iterable[NewEvent]) -> int:
+    """Bytes the guard's meter reports in ``events`` (its ``guard.outflow`` events)."""
+    total = 0
+    for e in events:
+        counts = (e.fields or {}).get("bytes") if e.type == "guard.outflow" else None
+        if isinstance(counts, dict):
+            total += sum(v for v in counts.values() if isinstance(v, int))
+    return total
+
+
+async def account_outflow(
+    budget: OutflowBudget, store: AuditStore, user: str, project: str, events: list[NewEvent]
+) -> None:
+    """Add already-stored meter reports to the project's day and raise the alert event once
+    the budget is crossed (the day's totals are rebuilt from the log after a restart)."""
+    reported = reported_bytes(events)
+    if not reported or not project:
+        return
+    day = budget.day()
+    if day not in budget.loaded_days:
+        since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+        history = await asyncio.to_thread(lambda: list(store.iter_events(since=since)))
+        budget.load(day, history)  # these reports are already stored, so load() counts them
+        crossed = budget.add(project, 0, day)
+    else:
+        crossed = budget.add(project, reported, day)
+    if crossed is not None:
+        await asyncio.to_thread(
+            store.append, "alert.outflow_budget", user=user, project=project,
+            fields={"day": day, "total_bytes": crossed, "budget_bytes": budget.budget},
+        )  # fmt: skip

@@ -34,6 +34,7 @@ from jupyterhub.spawner import Spawner
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .. import plan as planlib
+from ..audit import journal
 from ..sandbox import host
 from ..sandbox.bwrap import SandboxRuntime, bwrap_argv, passwd_entries
 from ..sandbox.cgroups import CgroupLayout, SandboxCgroup
@@ -117,6 +118,14 @@ class SandboxSpawner(Spawner):
         config=True,
         help="Run the workspace guard (closed download routes, audited reads, outflow meter, "
         "egress self-test). Only benchmarks measuring its cost turn it off.",
+    )
+    audit_journal_dir = Unicode(
+        "",
+        config=True,
+        help="Root-only folder where each guarded server gets an audit journal (see "
+        "cloisonne.audit.journal): the guard appends there in microseconds and the cloisonne "
+        "service forwards it into the audit chain. Empty: the guard appends to the service "
+        "over HTTP, a round trip per guarded read.",
     )
     pid = Integer(0)
 
@@ -293,12 +302,20 @@ class SandboxSpawner(Spawner):
 
         # bwrap reads the seccomp program from an inherited file descriptor
         seccomp_fd = os.open(self.run_dir / "seccomp.bpf", os.O_RDONLY | os.O_CLOEXEC)
+        pass_fds = [seccomp_fd]
+        if self.guard and self.audit_journal_dir:
+            journal_fd = self._open_journal(plan)
+            pass_fds.append(journal_fd)
+            env = (*plan.env, ("CLOISONNE_AUDIT_JOURNAL_FD", str(journal_fd)))
+            plan = dataclasses.replace(plan, env=tuple(sorted(env)))
         runtime = dataclasses.replace(self.runtime(plan), seccomp_fd=seccomp_fd)
         argv = ["ip", "netns", "exec", net.netns, *bwrap_argv(plan, runtime, command)]
-        with open(self.log_file, "ab") as log, _closing_fd(seccomp_fd):
+        with open(self.log_file, "ab") as log, contextlib.ExitStack() as fds:
+            for fd in pass_fds:
+                fds.enter_context(_closing_fd(fd))
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                pass_fds=(seccomp_fd,),
+                pass_fds=tuple(pass_fds),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -309,6 +326,28 @@ class SandboxSpawner(Spawner):
         self._proc = proc
         self.log.info("Sandbox for %s started: pid %s, %s", self._log_name, proc.pid, net.netns)
         return proc.pid
+
+    def _open_journal(self, plan: planlib.WorkspacePlan) -> int:
+        """A fresh journal for this server run: the header (who writes it) first, then an
+        append-only descriptor for the server. Root-only, never mounted in the sandbox."""
+        folder = Path(self.audit_journal_dir)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+        path = folder / f"{self.network.netns}-{time.time_ns()}{journal.SUFFIX}"
+        header = journal.JournalHeader(plan.user, plan.project, self.name or "")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                     0o600)  # fmt: skip
+        os.write(fd, header.encode())
+        return fd
+
+    def _close_journals(self) -> None:
+        """Mark this server's journals finished; the service removes each once forwarded."""
+        if not self.audit_journal_dir:
+            return
+        pattern = f"{glob.escape(self.network.netns)}-*{journal.SUFFIX}"
+        for path in glob.glob(os.path.join(self.audit_journal_dir, pattern)):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, path[: -len(journal.SUFFIX)] + journal.CLOSED_SUFFIX)
 
     async def _wait_ready(self, net: ServerNetwork) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -363,6 +402,7 @@ class SandboxSpawner(Spawner):
         """Remove everything this server had on the host. Idempotent."""
         net = self.network
         self.cgroup.kill_and_remove()
+        self._close_journals()  # after the kill: nothing writes to them any more
         host.remove_server_network(net)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 

@@ -30,6 +30,9 @@ def make_undumpable() -> None:
 
 def main() -> None:
     make_undumpable()
+    journal_fd = os.environ.get("CLOISONNE_AUDIT_JOURNAL_FD")
+    if journal_fd:  # the guard's audit journal: never handed on to kernels or terminals
+        os.set_inheritable(int(journal_fd), False)
     # The guard's egress self-test runs while the imports below take their second.
     EarlyProbe.start(os.environ.get("CLOISONNE_EGRESS_PROBES", " ".join(DEFAULT_PROBES)), 0.3)
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
