@@ -121,6 +121,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     hub._stop_leftover_proxy()
     hub.idp.stop()
+    from .data.s3 import S3Store
+
+    S3Store(hub.state / "s3").stop()  # by the PID in its state folder, if it runs
     if (hub.state / "pg").exists():  # `make up DB=postgres` ran; stop its cluster by PID
         from .pg import PrivatePostgres
 
