@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 from collections.abc import Iterator
@@ -20,35 +19,17 @@ import pytest
 import requests
 from cloisonne.data.keys import project_key
 from cloisonne.data.provision import provision
-from cloisonne.data.s3 import Credential, S3Store, StorePorts, bucket_name
+from cloisonne.data.s3 import Credential, S3Store, bucket_name
 from cloisonne.data.synth import write_warehouse
 from cloisonne.data.workspace import store_ports_to_refuse
 from cloisonne.localhub import LocalHub
 from cloisonne.projects import load_projects
 
-from .conftest import HERE, running_hub
+from .conftest import HERE, free_store_port, running_hub
 from .workspace import Workspace, spawn, stop, user_token
 
 REPO = HERE.parents[1]
 PATIENTS = 8000  # the notebooks' checks need a cohort above 300 (about 1 200 here)
-
-
-def free_store_base(host: str) -> int:
-    """A base port whose ten store ports are free (weed names /tmp sockets by port)."""
-    for _ in range(50):
-        base = random.randrange(20000, 22700, 10)
-        if all(_free(host, p) for p in StorePorts(base).all().values()):
-            return base
-    raise RuntimeError("no free ports for the S3 store")
-
-
-def _free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return not Path(f"/tmp/seaweedfs-s3-grpc-{port}.sock").exists()
 
 
 def provision_hf(hub: LocalHub) -> None:
@@ -62,7 +43,7 @@ def provision_hf(hub: LocalHub) -> None:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    env = {"CLOISONNE_S3": "on", "CLOISONNE_S3_PORT": str(free_store_base("127.0.0.1"))}
+    env = {"CLOISONNE_S3": "on", "CLOISONNE_S3_PORT": str(free_store_port())}
     with running_hub("s", projects_file=HERE / "projects-data.yaml", extra_env=env) as hub:
         store = hub.s3_store()
         assert store is not None
