@@ -18,6 +18,7 @@ Secrets (CA key, JWT keys, admin and project credentials) stay under ``root/conf
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import json
 import os
@@ -388,7 +389,22 @@ class S3Store:
         return self.client(*self.admin_credential())
 
     def ensure_project(self, project_id: str) -> Credential:
-        """Create (or re-apply) the project's bucket and scoped credential, live."""
+        """Create (or re-apply) the project's bucket and scoped credential, live.
+
+        Serialised by a lock file: two first spawns of a new project at once (threads of the
+        hub, or the CLI beside it) would otherwise each make a key, and the later would
+        replace the identity the earlier workspace was given.
+        """
+        bucket_name(project_id)  # a clear error for a bad id, before touching anything
+        self.init()
+        fd = os.open(self.conf / "credentials" / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._ensure_project(project_id)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _ensure_project(self, project_id: str) -> Credential:
         bucket = bucket_name(project_id)
         path = self.conf / "credentials" / f"{project_id}.json"
         if path.exists():
