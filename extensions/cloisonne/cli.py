@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import export as export_cli
 from .audit import cli as audit_cli
@@ -48,7 +49,12 @@ def _hub_from_env():  # noqa: ANN202 - LocalHub import kept lazy (pulls requests
         cull_timeout=int(setting(env, "CLOISONNE_CULL_TIMEOUT")),
         idp_port=int(setting(env, "CLOISONNE_OIDC_PORT")),
         db=setting(env, "CLOISONNE_DB"),
+        # LocalHub passes on only the settings it is given: the research-data ones too
+        extra_env={k: env[k] for k in DATA_SETTINGS if env.get(k)},
     )
+
+
+DATA_SETTINGS = ("CLOISONNE_S3", "CLOISONNE_S3_PORT", "CLOISONNE_PROJECT_DATA")
 
 
 def _require_root() -> None:
@@ -58,6 +64,8 @@ def _require_root() -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     _require_root()
+    from .data import platform as data_platform
+    from .data.demo import provision_demo
     from .demo import DEMO_ADMINS, DEMO_USERS, make_demo_datasets
 
     hub = _hub_from_env()
@@ -71,6 +79,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     make_demo_datasets(hub.datasets)
     if not (hub.state / "idp" / "accounts.json").exists():
         hub.write_users(DEMO_USERS, DEMO_ADMINS)  # accounts at the embedded OIDC provider
+    data_root = data_platform.project_data_root(hub.env(), hub.state)
+    provision_demo(specs, state=hub.state, datasets=hub.datasets, data_root=data_root)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -87,6 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  Sign-in: the embedded OIDC provider at {hub.idp.issuer}/ (accounts in "
             f"{hub.state / 'idp' / 'accounts.json'}); database: {hub.db}"
         )
+        _print_data(hub, data_root)
         print("  Demo logins (user / password / role):")
         for name, password in DEMO_USERS.items():
             print(f"    {name:<8} {password:<12} {_roles(name, specs, DEMO_ADMINS)}")
@@ -102,6 +113,24 @@ def cmd_up(args: argparse.Namespace) -> int:
         leftover = {k: v for k, v in found.items() if v}
         print(f"Stopped. Removed leftovers: {leftover}" if leftover else "Stopped cleanly.")
     return 0
+
+
+def _print_data(hub: Any, data_root: Path) -> None:  # noqa: ANN401 - a LocalHub
+    """Where a researcher finds the data: the extract at /data and the project's S3 bucket."""
+    present = sorted(p.name for p in data_root.glob("[!.]*") if p.is_dir())
+    print(
+        f"  Research data: extracts in {data_root}/<project>, read-only at /data in the "
+        f"project's workspaces (now: {', '.join(present) or 'none'}; more with "
+        "`cloisonne data provision PROJECT`)"
+    )
+    store = hub.s3_store()
+    if store is None:
+        print("  S3: off (CLOISONNE_S3=off)")
+        return
+    print(
+        f"  S3: {store.endpoint_url} (SeaweedFS, pid {store.pid()}, data in {store.data}): "
+        "bucket cloisonne-<project>, its credential in each workspace's AWS_* variables"
+    )
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -121,6 +150,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     hub._stop_leftover_proxy()
     hub.idp.stop()
+    from .data.s3 import S3Store
+
+    S3Store(hub.state / "s3").stop()  # by the PID in its state folder, if it runs
     if (hub.state / "pg").exists():  # `make up DB=postgres` ran; stop its cluster by PID
         from .pg import PrivatePostgres
 

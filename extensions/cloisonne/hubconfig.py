@@ -54,6 +54,21 @@ SETTINGS = {
         "",
         "addresses workspaces must not reach, probed at start (default: public + metadata)",
     ),
+    "CLOISONNE_PROJECT_DATA": (
+        "",
+        "projects' provisioned extracts, <dir>/<project> read-only at /data "
+        "(default: <state>/project-data)",
+    ),
+    "CLOISONNE_S3": (
+        "on",
+        "on | off: run the per-project S3 store (SeaweedFS) on the hub address; each "
+        "workspace gets its project's bucket and credential",
+    ),
+    "CLOISONNE_S3_PORT": (
+        "18330",
+        "S3 port of the store; master, volume, filer, admin use the next four (never "
+        "reachable from workspaces), each gRPC port is its HTTP port + 10000",
+    ),
     "CLOISONNE_GUARD": ("on", "off only for the benchmark that measures the guard's cost"),
     "CLOISONNE_AUDIT_JOURNAL": (
         "on",
@@ -159,6 +174,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.SandboxSpawner.subnet = site.subnet
         c.SandboxSpawner.name_prefix = site.prefix
         c.SandboxSpawner.guard = setting(env, "CLOISONNE_GUARD") != "off"
+        configure_data(c, env, state, site)
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30
@@ -210,6 +226,18 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
 
 
 SERVICE = "cloisonne"
+
+
+def configure_data(c: Any, env: Mapping[str, str], state: Path, site: SiteNetwork) -> None:
+    """Each workspace's extract (/data) and S3 bucket; LocalHub runs the store itself."""
+    from .data import platform
+
+    c.WorkspaceData.project_data_root = str(platform.project_data_root(env, state))
+    store = platform.s3_store(env, state, site)
+    if store is not None:
+        c.WorkspaceData.s3_root = str(store.root)
+        c.WorkspaceData.s3_host = store.host
+        c.WorkspaceData.s3_port = store.ports.base
 
 
 def configure_service(

@@ -18,9 +18,12 @@ from typing import Any
 
 import requests
 
+from .data import platform as data_platform
+from .data.s3 import S3Store
 from .hubconfig import REPO
 from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
 from .projects import ProjectError, load_projects
+from .sandbox import host
 from .sandbox.network import SiteNetwork
 from .sandbox.sweep import sweep
 
@@ -168,6 +171,7 @@ class LocalHub:
         if not self.extra_env.get("CLOISONNE_OIDC_ISSUER"):
             ensure_client(self.state / "idp", f"{self.url}/hub/oauth_callback")
             self.idp.start()
+        self._start_store()
         log = open(self.state / "hub.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
@@ -193,6 +197,18 @@ class LocalHub:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"the hub did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def s3_store(self) -> S3Store | None:
+        """The per-project S3 store of this platform (None when CLOISONNE_S3 is off)."""
+        return data_platform.s3_store(self.env(), self.state, self.site)
+
+    def _start_store(self) -> None:
+        store = self.s3_store()
+        if store is None:
+            return
+        if self.spawner != "simple":
+            host.ensure_hub_link(self.site)  # the store listens on the hub's address
+        store.start()
 
     def _seed_members(self) -> None:
         marker = self.state / "members-seeded"
@@ -233,6 +249,9 @@ class LocalHub:
                 self.proc.wait()
         self._stop_leftover_proxy()
         self.idp.stop()
+        # By the PID in its state folder (whatever CLOISONNE_S3 says now), before sweep()
+        # removes the address it listens on.
+        S3Store(self.state / "s3").stop()
         if self.pg is not None:
             self.pg.stop()
 

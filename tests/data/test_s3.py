@@ -273,3 +273,12 @@ def test_boto3_version_pins_resolve():
 
     assert boto3.__version__ == botocore.__version__
     assert aiobotocore.__version__
+
+
+def test_first_spawns_of_a_new_project_at_once_get_one_working_credential(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        creds = list(pool.map(store.ensure_project, ["proj-race"] * 3))
+    assert len(set(creds)) == 1  # one key, not one per spawn
+    client(store, creds[0]).put_object(Bucket=creds[0].bucket, Key="k", Body=b"v")

@@ -58,6 +58,30 @@ def allocate_site(role: str) -> SiteNetwork:
     return SiteNetwork(f"{net}.0.0/16", f"t{RUN_TAG}{role}")
 
 
+def free_store_port(host: str = "127.0.0.1") -> int:
+    """A CLOISONNE_S3_PORT whose ten store ports are free (weed also names /tmp sockets by
+    port, so two stores on different addresses still need different ports)."""
+    from cloisonne.data.s3 import StorePorts
+
+    for _ in range(50):
+        base = random.randrange(20000, 22700, 10)
+        ports = StorePorts(base).all().values()
+        if all(_port_free(host, p) for p in ports):
+            return base
+    raise RuntimeError("no free ports for an S3 store")
+
+
+def _port_free(host: str, port: int) -> bool:
+    if list(Path("/tmp").glob(f"seaweedfs-*-grpc-{port}.sock")):
+        return False
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def find_pids(
     cmdline: bytes = b"", environ: bytes = b"", *, exclude: bytes = b"", non_root: bool = False
 ) -> list[int]:
@@ -86,7 +110,9 @@ def make_hub(role: str, site: SiteNetwork | None = None, **kw: object) -> LocalH
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{prefix}-"))
     hub_ip = site.hub_ip
     extra_env = {"CLOISONNE_EGRESS_PROBES": f"{hub_ip}:9 {hub_ip}:22",
-                 "CLOISONNE_OUTFLOW_BUDGET": "4M"}  # fmt: skip
+                 "CLOISONNE_OUTFLOW_BUDGET": "4M",
+                 # the S3 store adds ~4 s to a hub's start and stop: only tests of it turn it on
+                 "CLOISONNE_S3": "off"}  # fmt: skip
     extra_env.update(kw.pop("extra_env", {}))  # type: ignore[arg-type]
     make_demo_datasets(state / "datasets")
     hub = LocalHub(

@@ -19,7 +19,7 @@ from cloisonne.hubconfig import REPO
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox.sweep import leftovers
 
-from .conftest import allocate_site, free_port
+from .conftest import allocate_site, free_port, free_store_port
 from .oidc_login import login
 from .workspace import spawn
 
@@ -31,8 +31,9 @@ def start_up(
 ) -> tuple[subprocess.Popen, LocalHub, dict[str, str]]:
     site = allocate_site(role)
     state = Path(tempfile.mkdtemp(prefix=f"cloisonne-{site.prefix}-"))
+    extra_env = {"CLOISONNE_S3_PORT": str(free_store_port()), **(extra_env or {})}
     hub = LocalHub(state=state, port=free_port(), hub_port=free_port(), proxy_api_port=free_port(),
-                   subnet=site.subnet, prefix=site.prefix, extra_env=extra_env or {})  # fmt: skip
+                   subnet=site.subnet, prefix=site.prefix, extra_env=extra_env)  # fmt: skip
     env = hub.env()
     proc = subprocess.Popen([CLOISONNE, "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=REPO)  # fmt: skip
@@ -47,12 +48,15 @@ def start_up(
     text = "".join(banner)
     assert f"Cloisonné is running at {hub.url}/" in text, text
     assert "alice    alice-demo" in text and "researcher in cardio" in text
+    # where the research data is: cardio's extract, and the S3 store on the hub's address
+    assert "read-only at /data in the project's workspaces (now: cardio;" in text, text
+    assert f"S3: http://{site.hub_ip}:{extra_env['CLOISONNE_S3_PORT']} (SeaweedFS, pid" in text
     return proc, hub, env
 
 
 def pids_from(state: Path) -> list[int]:
     pids = []
-    for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid"):
+    for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid", "s3/run/weed.pid"):
         try:
             pids.append(int((state / name).read_text()))
         except (OSError, ValueError):
@@ -77,8 +81,16 @@ def test_up_then_stop_removes_everything(how: str) -> None:
         assert login(hub, "bob", "bob-demo").response.url.endswith("/hub/home")
         ws = spawn(hub, "alice", "cardio")
         assert "dispensings.csv" in ws.run("import os; print(os.listdir('/data/dcir-sample'))")
+        # the demo extract beside the datasets, and the project's bucket over S3
+        assert ws.run_json("""
+            import json, os, s3fs
+            fs = s3fs.S3FileSystem()
+            fs.pipe(os.environ["CLOISONNE_S3_URL"] + "hello.txt", b"hi")
+            print(json.dumps([os.environ["CLOISONNE_DATA_DIR"], os.path.exists("/data/extract/MANIFEST.json"),
+                              fs.cat(os.environ["CLOISONNE_S3_URL"] + "hello.txt").decode()]))
+        """) == ["/data/extract", True, "hi"]  # fmt: skip
         running = pids_from(hub.state)
-        assert len(running) == 3 and leftovers(hub.site)["netns"]
+        assert len(running) == 4 and leftovers(hub.site)["netns"]
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         else:

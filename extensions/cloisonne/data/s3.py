@@ -18,6 +18,7 @@ Secrets (CA key, JWT keys, admin and project credentials) stay under ``root/conf
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import json
 import os
@@ -336,6 +337,7 @@ class S3Store:
         """Stop the store by its PID (TERM, then KILL), idempotently."""
         pid = self.pid()
         if pid is not None:
+            ports = _ports_of(pid)  # those it runs with, whatever this object was given
             try:
                 os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + timeout
@@ -347,6 +349,10 @@ class S3Store:
                         time.sleep(0.05)
             except ProcessLookupError:
                 pass
+            # weed leaves gRPC sockets named by port in /tmp: remove ours once it is gone
+            for port in ports:
+                for sock in Path("/tmp").glob(f"seaweedfs-*-grpc-{port}.sock"):
+                    sock.unlink(missing_ok=True)
         self.pid_file.unlink(missing_ok=True)
 
     # -- administration ------------------------------------------------------------------
@@ -383,7 +389,22 @@ class S3Store:
         return self.client(*self.admin_credential())
 
     def ensure_project(self, project_id: str) -> Credential:
-        """Create (or re-apply) the project's bucket and scoped credential, live."""
+        """Create (or re-apply) the project's bucket and scoped credential, live.
+
+        Serialised by a lock file: two first spawns of a new project at once (threads of the
+        hub, or the CLI beside it) would otherwise each make a key, and the later would
+        replace the identity the earlier workspace was given.
+        """
+        bucket_name(project_id)  # a clear error for a bad id, before touching anything
+        self.init()
+        fd = os.open(self.conf / "credentials" / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._ensure_project(project_id)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _ensure_project(self, project_id: str) -> Credential:
         bucket = bucket_name(project_id)
         path = self.conf / "credentials" / f"{project_id}.json"
         if path.exists():
@@ -396,10 +417,13 @@ class S3Store:
                 secret_key=secrets.token_urlsafe(30),
             )
             _write_private(path, json.dumps(cred.__dict__))
-        self.shell(
-            f"s3.configure -user={bucket} -access_key={cred.access_key} "
-            f"-secret_key={cred.secret_key} -buckets={bucket} -actions=Read,Write,List -apply"
-        )
+        try:
+            self.shell(
+                f"s3.configure -user={bucket} -access_key={cred.access_key} "
+                f"-secret_key={cred.secret_key} -buckets={bucket} -actions=Read,Write,List -apply"
+            )
+        except S3Error as exc:  # its output may echo the identity: keep the secret out of logs
+            raise S3Error(str(exc).replace(cred.secret_key, "<secret>")) from None
         admin = self.admin_client()
         try:
             admin.create_bucket(Bucket=bucket)
@@ -435,6 +459,15 @@ def delete_checked(client: Any, bucket: str, keys: list[str]) -> None:  # noqa: 
         raise PermissionError(
             "; ".join(f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}" for e in errors)
         )
+
+
+def _ports_of(pid: int) -> list[int]:
+    """The ports in a running weed's command line (``-s3.port=18330``, ...)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+    return [int(v) for a in args if ".port" in a for v in [a.rpartition("=")[2]] if v.isdigit()]
 
 
 def _port_open(host: str, port: int) -> bool:

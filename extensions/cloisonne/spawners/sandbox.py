@@ -42,6 +42,7 @@ from ..sandbox.network import ServerNetwork, SiteNetwork
 from ..sandbox.seccomp import workspace_filter
 from ..workspace.server_args import guard_server_args
 from .projects_gate import SpawnRefused, resolve_project
+from .workspace_data import WorkspaceData
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -210,6 +211,8 @@ class SandboxSpawner(Spawner):
         }
         env.update(plan.env_dict())
         env["PATH"] = f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"
+        # the cloisonne package the hub runs (bound read-only), whatever the venv's .pth says
+        env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
         env["JUPYTER_CONFIG_DIR"] = "/opt/cloisonne/jupyter"
         env["JUPYTER_PATH"] = "/opt/cloisonne/jupyter/share"  # the platform's kernelspec first
         return dataclasses.replace(plan, env=tuple(sorted(env.items())))
@@ -250,6 +253,8 @@ class SandboxSpawner(Spawner):
         # ip/port first: get_env() derives JUPYTERHUB_SERVICE_URL from them
         self.ip, self.port = net.sandbox_ip, self.server_port
         plan = self.build_plan()
+        # the project's extract and S3 bucket (creating the bucket talks to the store)
+        plan = await asyncio.to_thread(WorkspaceData(parent=self).apply, plan)
         try:
             await asyncio.to_thread(self._prepare_host, plan)
             self.pid = await self._launch(plan)
