@@ -37,7 +37,7 @@ def _start(name: str, base: int, env: dict[str, str]) -> tuple[LocalHub, request
     hub = LocalHub(
         state=state, projects_file=HERE / "projects.yaml", port=base, hub_port=base + 1,
         proxy_api_port=base + 2, subnet=f"10.{third}.0.0/16", prefix=f"clb{name[0]}",
-        extra_env={**env, "CLOISONNE_SERVICE_PORT": str(base + 3),
+        extra_env={**env, "CLOISONNE_SERVICE_PORT": str(base + 3), "CLOISONNE_S3": "off",
                    "CLOISONNE_EGRESS_PROBES": f"10.{third}.0.1:9"},
     )  # fmt: skip
     hub.write_users({"u1": "x"})

@@ -39,7 +39,8 @@ def measure() -> tuple[list[float], list[float]]:
     make_demo_datasets(state / "datasets")
     hub = LocalHub(state=state, projects_file=HERE / "projects.yaml", port=18110,
                    hub_port=18111, proxy_api_port=18112, idp_port=18113,
-                   subnet="10.254.0.0/16", prefix="col")  # fmt: skip
+                   subnet="10.254.0.0/16", prefix="col",
+                   extra_env={"CLOISONNE_S3": "off"})  # fmt: skip
     hub.write_users({u: f"{u}-pw" for u in USERS})
     full: list[float] = []
     sso: list[float] = []

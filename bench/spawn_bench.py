@@ -3,7 +3,9 @@
 Both run behind the same hub configuration and proxy in the same run; only the spawner
 differs. Spawn-to-ready is the time from the REST request that starts a server until the hub
 reports it ready (the request returns 201 when the server is up within the hub's
-slow_spawn_timeout, else it is polled every 10 ms).
+slow_spawn_timeout, else it is polled every 10 ms). The sandboxed hub runs as `make up` does,
+with the project's S3 bucket and credential (applied at the project's first spawn) and its
+audit journal.
 """
 
 from __future__ import annotations

@@ -13,10 +13,23 @@ from pathlib import Path
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..data.s3 import DEFAULT_BASE_PORT, S3Error, S3Store, StorePorts, s3_endpoint, workspace_env
+from ..data.s3 import (
+    DEFAULT_BASE_PORT,
+    Credential,
+    S3Error,
+    S3Store,
+    StorePorts,
+    s3_endpoint,
+    workspace_env,
+)
 from ..data.workspace import data_mount, with_project_data
 from ..plan import WorkspacePlan
 from .projects_gate import SpawnRefused
+
+# Credentials this hub process has applied, by (store folder, project, store pid): re-applying
+# one is a `weed shell` run (0.2-0.4 s) on every spawn, needed again only after the store
+# restarts (a new pid) and loses nothing in between (its identities persist in its filer).
+_applied: dict[tuple[str, str, int], Credential] = {}
 
 
 class WorkspaceData(LoggingConfigurable):
@@ -55,14 +68,17 @@ class WorkspaceData(LoggingConfigurable):
         if not self.s3_root:
             return with_project_data(plan, extract=extract)
         store = S3Store(self.s3_root, host=self.s3_host, ports=StorePorts(self.s3_port))
-        if store.pid() is None:
+        pid = store.pid()
+        if pid is None:
             raise SpawnRefused(
                 503,
                 f"The project's S3 store is not running ({store.log_file}); an administrator "
                 "must restart the platform.",
             )
+        key = (str(store.root), plan.project, pid)
         try:
-            credential = store.ensure_project(plan.project)
+            credential = _applied.get(key) or store.ensure_project(plan.project)
+            _applied[key] = credential
         except S3Error as exc:
             self.log.error("S3 credential for project %s: %s", plan.project, exc)
             raise SpawnRefused(
