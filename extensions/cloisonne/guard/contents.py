@@ -4,8 +4,10 @@ all read through this contents manager, which decides, audits, then serves."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import os
+import stat
 from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
@@ -28,7 +30,7 @@ class GuardedContentsManager(AsyncLargeFileManager):
         """The real path of ``path``; refuse anything that resolves outside the workspace root
         (symlinks to /data, /shared or elsewhere)."""
         os_path = self._get_os_path(path)
-        root = os.path.realpath(self.root_dir)
+        root = _realpath(self.root_dir)
         real = os.path.realpath(os_path)
         if real != root and not real.startswith(root + os.sep):
             raise web.HTTPError(403, f"{path} resolves outside the workspace folder")
@@ -44,9 +46,10 @@ class GuardedContentsManager(AsyncLargeFileManager):
         except web.HTTPError as exc:
             await self.guard.record("guard.read", route, path, Decision.deny(exc.log_message))
             raise
-        if os.path.isdir(real):
+        info = os.stat(real)
+        if stat.S_ISDIR(info.st_mode):
             return await super().get(path, content=content, type=type, format=format, **kwargs)
-        size = os.path.getsize(real)
+        size = info.st_size
         settings = self.guard.settings
         # One pass over the bytes: whether they are text and, when they may be served at all,
         # their hash for the audit event.
@@ -90,6 +93,13 @@ class GuardedContentsManager(AsyncLargeFileManager):
                 os.unlink(real)
                 raise
         return result
+
+
+@functools.lru_cache(maxsize=8)
+def _realpath(root: str) -> str:
+    """The workspace root's real path: fixed for the server's life, and resolving it costs a
+    system call per component on every read."""
+    return os.path.realpath(root)
 
 
 def _sha256(path: str) -> str:

@@ -45,7 +45,7 @@ class JournalForwarder:
     store: AuditStore
     folder: Path
     budget: OutflowBudget
-    interval: float = 0.02
+    interval: float = 0.1
     last_ok: float = 0.0
     error: str = ""
     forwarded: int = 0
