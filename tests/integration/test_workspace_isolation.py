@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from cloisonne.localhub import LocalHub
@@ -156,3 +158,21 @@ def test_pids_limit(platform: LocalHub, two_workspaces) -> None:
 def _netns_of(hub: LocalHub, user: str, server: str) -> str:
     """The sandbox's namespace name, from the spawner's database id (as the spawner does)."""
     return hub.site.slot(hub.spawner_id(user, server)).netns
+
+
+def test_secrets_are_not_on_any_host_command_line(platform: LocalHub, two_workspaces) -> None:
+    """Every local user can read every process's command line (ps); bwrap, the sandbox's
+    parent for its whole life, gets its options (the environment: hub token, S3 secret) from a
+    descriptor instead."""
+    alice, _ = two_workspaces
+    token = alice.run("import os; print(os.environ['JUPYTERHUB_API_TOKEN'])").strip()
+    assert len(token) >= 32
+    cmdlines = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdlines[int(pid)] = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+    assert not [pid for pid, c in cmdlines.items() if token.encode() in c]
+    bwraps = [c for c in cmdlines.values() if c.startswith(b"bwrap\0--args\0")]
+    assert bwraps and not [c for c in bwraps if b"--setenv" in c]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cloisonne.plan import Endpoint, PlanSettings, User, plan_workspace
 from cloisonne.projects import Limits, Project
-from cloisonne.sandbox.bwrap import SandboxRuntime, bwrap_argv, passwd_entries
+from cloisonne.sandbox.bwrap import SandboxRuntime, bwrap_argv, options_file, passwd_entries
 from cloisonne.sandbox.network import SiteNetwork, nft_ruleset
 
 SITE = SiteNetwork("10.243.0.0/16", "cln")
@@ -107,3 +107,11 @@ def test_passwd_names_only_the_workspace_user() -> None:
     passwd, group = passwd_entries(make_plan())
     assert "alice:x:200001:300002:" in passwd and len(passwd.splitlines()) == 3
     assert group.splitlines()[1] == "cardio:x:300002:alice"
+
+
+def test_bwrap_options_move_to_a_descriptor_and_the_command_stays() -> None:
+    options, rest = options_file(["bwrap", "--setenv", "TOKEN", "s3cr3t", "--", "setpriv", "x"])
+    assert options == b"--setenv\0TOKEN\0s3cr3t\0"
+    assert rest == ["--", "setpriv", "x"]
+    with pytest.raises(ValueError, match="bwrap command line"):
+        options_file(["setpriv", "x"])

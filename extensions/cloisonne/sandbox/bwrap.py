@@ -116,6 +116,22 @@ def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[s
     return argv
 
 
+def options_file(argv: Sequence[str]) -> tuple[bytes, list[str]]:
+    """Split ``bwrap_argv``'s result for ``bwrap --args FD``: (its options, NUL-separated, to be
+    read from a descriptor; the rest, from ``--`` on).
+
+    Why: a process's command line is readable by every local user (``ps``), and bwrap stays
+    alive as the sandbox's parent for its whole life. The options hold the environment, hence
+    the server's hub token and the project's S3 secret; read from a descriptor they never
+    appear in /proc/<pid>/cmdline. The command after ``--`` holds no secret.
+    """
+    if not argv or argv[0] != "bwrap" or "--" not in argv:
+        raise ValueError("not a bwrap command line with a '--' before the command")
+    end = list(argv).index("--")
+    options = "".join(f"{a}\0" for a in argv[1:end]).encode()
+    return options, list(argv[end:])
+
+
 def passwd_entries(plan: WorkspacePlan) -> tuple[str, str]:
     """/etc/passwd and /etc/group for the sandbox: only root, nobody and the workspace user."""
     passwd = (

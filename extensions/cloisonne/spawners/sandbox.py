@@ -36,7 +36,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 from .. import plan as planlib
 from ..audit import journal
 from ..sandbox import host
-from ..sandbox.bwrap import SandboxRuntime, bwrap_argv, passwd_entries
+from ..sandbox.bwrap import SandboxRuntime, bwrap_argv, options_file, passwd_entries
 from ..sandbox.cgroups import CgroupLayout, SandboxCgroup
 from ..sandbox.network import ServerNetwork, SiteNetwork
 from ..sandbox.seccomp import workspace_filter
@@ -314,7 +314,14 @@ class SandboxSpawner(Spawner):
             env = (*plan.env, ("CLOISONNE_AUDIT_JOURNAL_FD", str(journal_fd)))
             plan = dataclasses.replace(plan, env=tuple(sorted(env)))
         runtime = dataclasses.replace(self.runtime(plan), seccomp_fd=seccomp_fd)
-        argv = ["ip", "netns", "exec", net.netns, *bwrap_argv(plan, runtime, command)]
+        # bwrap's options (the environment with its secrets among them) from a descriptor,
+        # not the command line every local user can read
+        options, rest = options_file(bwrap_argv(plan, runtime, command))
+        options_fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
+        pass_fds.append(options_fd)
+        os.write(options_fd, options)
+        os.lseek(options_fd, 0, os.SEEK_SET)
+        argv = ["ip", "netns", "exec", net.netns, "bwrap", "--args", str(options_fd), *rest]
         with open(self.log_file, "ab") as log, contextlib.ExitStack() as fds:
             for fd in pass_fds:
                 fds.enter_context(_closing_fd(fd))
