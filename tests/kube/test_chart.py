@@ -72,6 +72,10 @@ def test_schema_refuses_unknown_keys_and_open_egress() -> None:
     open_egress["projects"][0]["s3"]["cidrs"] = ["0.0.0.0/0"]
     with pytest.raises(helm_python.HelmValuesError):
         render(open_egress)
+    bad_url = copy.deepcopy(MINIMAL)
+    bad_url["projects"][0]["s3"]["endpointUrl"] = "s3.example.org"  # no scheme
+    with pytest.raises(helm_python.HelmValuesError):
+        render(bad_url)
     missing_secret = copy.deepcopy(MINIMAL)
     missing_secret["proxy"]["secretToken"] = ""
     with pytest.raises(helm_python.HelmValuesError):
@@ -231,6 +235,15 @@ def test_project_claims_match_the_spawner(manifests: list, hub_config: Any) -> N
             spawner.home_claim: ["ReadWriteMany"],
             spawner.shared_claim: ["ReadWriteMany"],
         }
+
+
+def test_project_s3_reaches_the_spawner(hub_config: Any) -> None:
+    assert hub_config.ProjectKubeSpawner.project_s3 == {
+        "cardio": {"endpoint_url": "https://s3.example.org", "bucket": "cloisonne-cardio",
+                   "secret": "cloisonne-s3"},
+        "rare-disease": {"endpoint_url": "http://minio.storage.svc.cluster.local:9000",
+                         "bucket": "rare-disease", "secret": "rare-disease-minio"},
+    }  # fmt: skip
 
 
 def test_admin_access_off_and_admins_cannot_enter_workspaces(hub_config: Any) -> None:

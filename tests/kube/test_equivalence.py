@@ -87,11 +87,14 @@ def test_pod_gets_exactly_the_plan(spawn: Any, user: str, project: str) -> None:
     assert got["mounts"] == want["mounts"]
     # The plan's variables are all there, unchanged; the others are the hub's (JUPYTERHUB_*,
     # JUPYTER_IMAGE*), NVIDIA_VISIBLE_DEVICES=void for pods without GPUs, and the Dask pod
-    # template in projects with Dask.
+    # template in projects with Dask; the S3 credential (from the project's own Secret, in
+    # projects with S3: the plan holds only the endpoint and bucket).
     assert {k: got["env"][k] for k in want["env"]} == want["env"]
     extra = set(got["env"]) - set(want["env"])
     prefixes = ("JUPYTERHUB_", "JPY_", "JUPYTER_IMAGE", "NVIDIA_", "CLOISONNE_DASK_TEMPLATE")
-    assert all(k.startswith(prefixes) for k in extra)
+    s3_keys = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert all(k.startswith(prefixes) or k in s3_keys for k in extra), extra
+    assert (s3_keys <= extra) == ("CLOISONNE_S3_URL" in want["env"])
     for key in ("limits", "allow", "uid_gid", "workdir", "image"):
         assert got[key] == want[key], key
 

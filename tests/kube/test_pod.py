@@ -281,3 +281,22 @@ def test_dask_pod_spec_validates_and_has_no_home() -> None:
     assert paths == {"/data/d", "/shared", "/tmp"}
     assert spec["automountServiceAccountToken"] is False
     assert spec["containers"][0]["workingDir"] == "/shared"
+
+
+def test_s3_variables_and_a_credential_only_from_the_projects_own_secret(pods: dict) -> None:
+    """cardio: endpoint and bucket in the plan, keys from Secret cloisonne-s3 in its namespace;
+    rare-disease: its own named Secret; onco (no endpointUrl/bucket): no S3 variables."""
+    for (user, project), secret, url in (
+        (("alice", "cardio"), "cloisonne-s3", "https://s3.example.org"),
+        (("erin", "rare-disease"), "rare-disease-minio",
+         "http://minio.storage.svc.cluster.local:9000"),
+    ):  # fmt: skip
+        env = {e["name"]: e for e in container(pods[user, project])["env"]}
+        assert env["AWS_ENDPOINT_URL"]["value"] == url
+        assert env["CLOISONNE_S3_URL"]["value"].startswith("s3://")
+        for name, key in (("AWS_ACCESS_KEY_ID", "aws-access-key-id"),
+                          ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key")):  # fmt: skip
+            assert env[name] == {"name": name,
+                                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}  # fmt: skip
+    onco = {e["name"] for e in container(pods["bob", "onco"])["env"]}
+    assert not {n for n in onco if n.startswith(("AWS_", "CLOISONNE_S3"))}

@@ -93,6 +93,13 @@ def workspace_env(credential: Credential, endpoint_url: str) -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": credential.access_key,
         "AWS_SECRET_ACCESS_KEY": credential.secret_key,
+        **public_env(endpoint_url, credential.bucket),
+    }
+
+
+def public_env(endpoint_url: str, bucket: str) -> dict[str, str]:
+    """The S3 variables that are not secret (on Kubernetes the credential comes from a Secret)."""
+    return {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ENDPOINT_URL_S3": endpoint_url,
         "AWS_DEFAULT_REGION": REGION,
@@ -101,8 +108,8 @@ def workspace_env(credential: Credential, endpoint_url: str) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         # fsspec's own config, for s3fs versions that do not read AWS_ENDPOINT_URL
         "FSSPEC_S3_ENDPOINT_URL": endpoint_url,
-        "CLOISONNE_S3_BUCKET": credential.bucket,
-        "CLOISONNE_S3_URL": f"s3://{credential.bucket}/",
+        "CLOISONNE_S3_BUCKET": bucket,
+        "CLOISONNE_S3_URL": f"s3://{bucket}/",
     }
 
 

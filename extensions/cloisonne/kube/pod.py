@@ -44,6 +44,11 @@ DASK_TEMPLATE_ENV = "CLOISONNE_DASK_TEMPLATE"
 # because anything with read access to pods in the namespace (the Dask service account of a
 # colleague's workspace) could otherwise read them and act as this user's server.
 SECRET_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+# The project's S3 credential: variable -> key in the project's S3 Secret (KubeSettings.s3_secrets)
+S3_SECRET_KEYS = {
+    "AWS_ACCESS_KEY_ID": "aws-access-key-id",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-access-key",
+}
 DASK_SCHEDULER_PORT, DASK_DASHBOARD_PORT, DASK_WORKER_DASHBOARD_PORT = 8786, 8787, 8788
 CONTAINER = "notebook"
 
@@ -102,6 +107,8 @@ class KubeSettings:
     image_pull_secrets: tuple[str, ...] = ()
     tmp_size: str = "1Gi"
     priority_class: str = ""
+    # project id -> name of the Secret in its namespace holding its S3 credential
+    s3_secrets: Mapping[str, str] = field(default_factory=dict)
 
     def placement(self, project: str) -> Placement:
         return self.placements.get(project, Placement())
@@ -239,6 +246,19 @@ def env_list(
     return out
 
 
+def s3_credential_env(plan: WorkspacePlan, kube: KubeSettings) -> list[dict[str, Any]]:
+    """The project's S3 credential, read from the Secret the site keeps in the project's
+    namespace: a pod can only reference Secrets of its own namespace, so no workspace can ask
+    for another project's, and the keys never appear in the pod spec or the hub."""
+    secret = kube.s3_secrets.get(plan.project)
+    if not secret:
+        return []
+    return [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for name, key in S3_SECRET_KEYS.items()
+    ]
+
+
 def token_secret(
     plan: WorkspacePlan, kube: KubeSettings, *, name: str, env: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -300,7 +320,7 @@ def pod_spec(
         "imagePullPolicy": kube.image_pull_policy,
         "command": list(command),
         "workingDir": workdir or plan.workdir,
-        "env": env_list(plan, env, secret_name=secret_name),
+        "env": env_list(plan, env, secret_name=secret_name) + s3_credential_env(plan, kube),
         "resources": resources(plan, kube),
         "securityContext": CONTAINER_SECURITY_CONTEXT,
         "volumeMounts": volume_mounts(mounts),

@@ -25,6 +25,8 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from ..data.s3 import public_env
+from ..data.workspace import with_project_data
 from ..plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
 from ..projects import Project, ProjectError, is_project_group, project_from_properties
 from ..workspace.server_args import guard_server_args
@@ -207,6 +209,16 @@ class ProjectKubeSpawner(KubeSpawner):
         the image's read-only guard config). Applied after KubeSpawner's ``environment``.""",
     )
 
+    project_s3 = Dict(
+        {},
+        config=True,
+        help="""Per project id: {'endpoint_url': 'https://s3.example.org', 'bucket': 'cardio',
+        'secret': 'cloisonne-s3'}. Its workspaces (and Dask pods) get the S3 variables and the
+        credential from that Secret, which the site creates in the project's namespace with
+        keys aws-access-key-id and aws-secret-access-key. The endpoint itself is opened by the
+        project's egress (the chart's projects[].s3).""",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The namespace depends only on the server name (= project id), so set it before any
@@ -236,6 +248,9 @@ class ProjectKubeSpawner(KubeSpawner):
             ),
             tmp_size=self.tmp_size,
             priority_class=self.priority_class_name or "",
+            s3_secrets={
+                p: str(v.get("secret") or "cloisonne-s3") for p, v in self.project_s3.items()
+            },  # fmt: skip
         )
 
     def plan_settings(self) -> PlanSettings:
@@ -269,7 +284,11 @@ class ProjectKubeSpawner(KubeSpawner):
     def workspace_plan(self) -> WorkspacePlan:
         project, index = self.resolve_project()
         user = User(self.user.name, self.workspace_uid)
-        return plan_workspace(project, user, self.plan_settings(), project_index=index)
+        plan = plan_workspace(project, user, self.plan_settings(), project_index=index)
+        s3 = self.project_s3.get(project.id)
+        if s3:  # the credential itself comes from the project's Secret (pod.s3_credential_env)
+            plan = with_project_data(plan, s3_env=public_env(s3["endpoint_url"], s3["bucket"]))
+        return plan
 
     def token_secret_name(self) -> str:
         return self.pod_name
