@@ -167,6 +167,23 @@ def test_admission_policy_on_project_claims(
         volume.get("persistentVolumeClaim", {}).pop("readOnly", None)
     assert not admitted(writable, replicaset)
     assert not admitted(writable, hub)
+    # A crafted worker that reads a colleague's hub token (a Secret in the same namespace) is
+    # refused, by env, envFrom or volume; the project's S3 credential may be read.
+    token_ref = {"secretKeyRef": {"name": "jupyter-dave-onco", "key": "jupyterhub-api-token"}}
+    for steal in (
+        lambda spec: spec["containers"][0]["env"].append({"name": "T", "valueFrom": token_ref}),
+        lambda spec: spec["containers"][0].setdefault("envFrom", []).append(
+            {"secretRef": {"name": "jupyter-dave-onco"}}),
+        lambda spec: spec["volumes"].append(
+            {"name": "t", "secret": {"secretName": "jupyter-dave-onco"}}),
+    ):  # fmt: skip
+        crafted = json.loads(json.dumps(worker["spec"]))
+        steal(crafted)
+        assert not admitted(crafted, replicaset)
+    s3_ref = {"secretKeyRef": {"name": "cloisonne-s3", "key": "aws-access-key-id"}}
+    with_s3 = json.loads(json.dumps(worker["spec"]))
+    with_s3["containers"][0]["env"].append({"name": "AWS_ACCESS_KEY_ID", "valueFrom": s3_ref})
+    assert admitted(with_s3, replicaset)
     binding = [m for m in manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert binding[0]["spec"]["validationActions"] == ["Deny"]
     assert policy["spec"]["matchConstraints"]["namespaceSelector"] == {
