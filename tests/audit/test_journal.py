@@ -41,8 +41,10 @@ def test_lines_become_events_of_the_headers_user_and_project() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", [b"not json", b'{"type": "Bad Type"}', b'{"type": "x", "fields": [1]}', b"[]"]
-)
+    "line",
+    [b"not json", b'{"type": "Bad Type"}', b'{"type": "x", "fields": [1]}', b"[]",
+     b'{"type": "x", "fields": {"n": NaN}}'],
+)  # fmt: skip
 def test_a_malformed_line_is_kept_as_an_event_not_dropped(line: bytes) -> None:
     (event,) = parse_lines(line + b"\n", HEADER).events
     assert event.type == "audit.journal_malformed" and event.project == "cardio"

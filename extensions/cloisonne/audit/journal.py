@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .chain import format_time, parse_time
+from .chain import canonical, format_time, parse_time
 from .store import NewEvent
 
 HEADER_KEY = "cloisonne_journal"
@@ -105,6 +105,7 @@ def _event(line: bytes, header: JournalHeader) -> NewEvent:
             raise JournalError(f"bad event type {kind!r}")
         if not isinstance(fields, dict):
             raise JournalError("'fields' is not an object")
+        canonical(fields)  # NaN or infinities would fail the chained append, every time
         when = parse_time(stamp) if isinstance(stamp, str) else None
         return NewEvent(kind, header.user, header.project, fields, when)
     except (ValueError, KeyError, TypeError) as exc:
