@@ -48,6 +48,8 @@ def check(name: str, result: dict) -> list[str]:
             problems.append(f"logistic AUC {result['auc_logistic']} < {AUC_FLOOR}")
         if result["auc_torch"] < AUC_FLOOR - 0.03:
             problems.append(f"torch AUC {result['auc_torch']} < {AUC_FLOOR - 0.03}")
+        if result["hf_rate_anticoagulant"] <= result["hf_rate_other"]:
+            problems.append("the planted anticoagulant signal is missing")
     if name == "c" and result["auc"] < AUC_FLOOR - 0.03:
         problems.append(f"AUC {result['auc']} < {AUC_FLOOR - 0.03}")
     if name == "d" and result["cells"] <= result["withheld"]:

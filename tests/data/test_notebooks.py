@@ -30,6 +30,7 @@ def test_notebooks_run_and_their_results_hold(tmp_path, capsys, monkeypatch):
     }
     assert results["a"]["cohort"] == results["a"]["dask_cohort"] > 300
     assert results["b"]["auc_logistic"] >= runner.AUC_FLOOR
+    assert results["b"]["hf_rate_anticoagulant"] > results["b"]["hf_rate_other"]
     assert results["c"]["fallback"] is True  # no GPU here: the pandas path ran and said so
     assert results["d"]["withheld"] < results["d"]["cells"]
     assert (tmp_path / "exports" / "hf_30d_by_age_sex.csv").is_file()
