@@ -31,9 +31,8 @@ def sandbox_processes() -> list[str]:
 
 def cullers_of(hub: LocalHub) -> list[int]:
     """PIDs of idle-culler processes talking to this hub."""
-    return find_pids(
-        b"jupyterhub_idle_culler", f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:".encode()
-    )
+    api = f"JUPYTERHUB_API_URL=http://{hub.site.hub_ip}:{hub.hub_port}/"  # unique to this hub
+    return find_pids(b"jupyterhub_idle_culler", api.encode())
 
 
 def test_spawn_stop_cycles_leave_nothing_behind(platform: LocalHub) -> None:
