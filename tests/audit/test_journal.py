@@ -180,3 +180,27 @@ def test_an_outage_is_reported_unhealthy_then_recovers(tmp_path: Path) -> None:
         assert asyncio.run(scenario()) == (True, False, True)
     finally:
         store.close()
+
+
+def test_journals_command_shows_what_is_not_in_the_chain_yet(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from cloisonne.audit.cli import main
+
+    url = f"sqlite:///{tmp_path}/a.db"
+    store = AuditStore(url)
+    folder = tmp_path / "journals"
+    folder.mkdir()
+    try:
+        write_journal(folder, "cln4-1", [("guard.read", {"n": 1})])
+        out = io.StringIO()
+        assert main(["audit", "journals", "--db", url, "--dir", str(folder), "--json"], out) == 3
+        (row,) = json.loads(out.getvalue())["journals"]
+        assert (row["journal"], row["state"], row["registered"]) == ("cln4-1", "open", False)
+        asyncio.run(forwarder(store, folder).forward_once())
+        out = io.StringIO()
+        assert main(["audit", "journals", "--db", url, "--dir", str(folder)], out) == 0
+        assert "1 journals, 0 bytes not yet forwarded" in out.getvalue()
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from .chain import canonical
@@ -86,6 +87,38 @@ def cmd_head(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_journals(args: argparse.Namespace, out: TextIO) -> int:
+    """Workspace journals and how much of each is not in the chain yet (exit 3 if any)."""
+    from .journal import CLOSED_SUFFIX, journal_name
+
+    store = _open(args)
+    try:
+        offsets = store.journal_offsets()
+    finally:
+        store.close()
+    rows, pending_total = [], 0
+    for path in sorted(Path(args.dir).glob("*.jsonl*")):
+        try:
+            size = path.stat().st_size
+            name = journal_name(path.name)
+        except (FileNotFoundError, ValueError):
+            continue  # removed meanwhile, or not a journal
+        forwarded = offsets.get(name)
+        pending = size - (forwarded if forwarded is not None else 0)
+        pending_total += max(pending, 0)
+        state = "closed" if path.name.endswith(CLOSED_SUFFIX) else "open"
+        rows.append({"journal": name, "state": state, "bytes": size, "pending": pending,
+                     "registered": forwarded is not None})  # fmt: skip
+    if args.json:
+        print(json.dumps({"journals": rows, "pending_bytes": pending_total}), file=out)
+    else:
+        for r in rows:
+            print(f"{r['journal']}  {r['state']:6}  {r['bytes']:>10} bytes  "
+                  f"{r['pending']:>8} not yet in the chain", file=out)  # fmt: skip
+        print(f"{len(rows)} journals, {pending_total} bytes not yet forwarded", file=out)
+    return 3 if pending_total else 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``audit`` and its subcommands; each sets ``args.func(args, out) -> exit status``."""
     audit = subparsers.add_parser("audit", help="verify, export and anchor the audit log")
@@ -114,6 +147,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     common(head)
     head.add_argument("--json", action="store_true", help="print the head as JSON")
     head.set_defaults(func=cmd_head)
+
+    journals = commands.add_parser(
+        "journals", help="workspace audit journals and what is not in the chain yet (exit 3)"
+    )
+    common(journals)
+    journals.add_argument("--dir", required=True,
+                          help="the journal folder (<state>/audit-journal)")  # fmt: skip
+    journals.add_argument("--json", action="store_true", help="print as JSON")
+    journals.set_defaults(func=cmd_journals)
     return audit
 
 
