@@ -27,7 +27,7 @@ from cloisonne.localhub import LocalHub
 from cloisonne.projects import load_projects
 
 from .conftest import HERE, free_store_port, running_hub
-from .workspace import Workspace, spawn, stop, user_token
+from .workspace import Workspace, running, user_token
 
 REPO = HERE.parents[1]
 PATIENTS = 8000  # the notebooks' checks need a cohort above 300 (about 1 200 here)
@@ -76,15 +76,8 @@ def store(hub: LocalHub) -> S3Store:
 
 @pytest.fixture(scope="module")
 def workspaces(hub: LocalHub) -> Iterator[tuple[Workspace, Workspace]]:
-    alice = spawn(hub, "alice", "hf")
-    try:
-        bob = spawn(hub, "bob", "other")
-        try:
-            yield alice, bob
-        finally:
-            stop(hub, "bob", "other")
-    finally:
-        stop(hub, "alice", "hf")
+    with running(hub, ("alice", "hf"), ("bob", "other")) as (alice, bob):
+        yield alice, bob
 
 
 def credential(store: S3Store, project: str) -> Credential:

@@ -16,7 +16,7 @@ import pytest
 from cloisonne.localhub import LocalHub
 from cloisonne.sandbox import host
 
-from .workspace import Workspace, spawn, stop
+from .workspace import Workspace, running
 
 
 def main_address() -> str:
@@ -77,15 +77,8 @@ class Listeners:
 
 @pytest.fixture(scope="module")
 def workspaces(platform: LocalHub) -> Iterator[tuple[Workspace, Workspace]]:
-    alice = spawn(platform, "alice", "cardio")
-    try:
-        dave = spawn(platform, "dave", "onco")
-        try:
-            yield alice, dave
-        finally:
-            stop(platform, "dave", "onco")
-    finally:
-        stop(platform, "alice", "cardio")
+    with running(platform, ("alice", "cardio"), ("dave", "onco")) as (alice, dave):
+        yield alice, dave
 
 
 CONNECT = """

@@ -6,10 +6,12 @@ inside the sandbox exactly as a researcher's code would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import requests
@@ -132,3 +134,14 @@ def user_token(hub: LocalHub, user: str) -> str:
     r = hub.api("POST", f"/users/{user}/tokens", json={"note": "test", "expires_in": 3600})
     r.raise_for_status()
     return r.json()["token"]
+
+
+@contextlib.contextmanager
+def running(hub: LocalHub, *servers: tuple[str, str]) -> Iterator[list[Workspace]]:
+    """Spawn each (user, server) in turn; stop every one started, even when a later one fails."""
+    with contextlib.ExitStack() as started:
+        workspaces = []
+        for user, server in servers:
+            workspaces.append(spawn(hub, user, server))
+            started.callback(stop, hub, user, server)
+        yield workspaces
