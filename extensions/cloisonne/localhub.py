@@ -115,14 +115,15 @@ class LocalHub:
     def wait_audit_forwarded(self, timeout: float = 10) -> None:
         """Wait until the service has forwarded every workspace journal to its end (guard
         events reach the audit chain a few milliseconds after they are served)."""
-        from .audit.journal import pending_journals
+        from .audit.journal import backlog
         from .audit.store import AuditStore
 
         folder = self.state / "audit-journal"
         store = AuditStore(self.db_url, create=False)
         try:
             deadline = time.monotonic() + timeout
-            while pending := pending_journals(folder, store.journal_offsets()):
+            while pending := [j.name for j in backlog(folder, store.journal_offsets())
+                              if j.pending > 0]:  # fmt: skip
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"audit journals not forwarded: {pending}")
                 time.sleep(0.02)

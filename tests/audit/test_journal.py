@@ -15,10 +15,10 @@ from cloisonne.audit.journal import (
     JournalError,
     JournalHeader,
     JournalWriter,
+    backlog,
     encode_events,
     parse_header,
     parse_lines,
-    pending_journals,
 )
 from cloisonne.audit.store import AuditStore
 from cloisonne.guard.audit_client import AuditUnavailable
@@ -72,8 +72,6 @@ def test_writer_needs_an_append_only_descriptor(tmp_path: Path) -> None:
 
 def test_a_full_disk_refuses_the_read(tmp_path: Path) -> None:
     """Failure injection: /dev/full stands for the hub's disk filling up."""
-    fd = os.open(tmp_path / "j.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.close(fd)
     full = os.open("/dev/full", os.O_WRONLY | os.O_APPEND)
     try:
         writer = JournalWriter.__new__(JournalWriter)
@@ -130,7 +128,7 @@ def test_forwarded_exactly_once_across_restarts_and_races(db_url: str, tmp_path:
         assert [e.fields["n"] for e in events] == [0, 1, 2, 3, 4]
         assert all((e.user, e.project) == ("alice", "cardio") for e in events)
         assert store.verify().ok
-        assert pending_journals(tmp_path, store.journal_offsets()) == []
+        assert [j.pending for j in backlog(tmp_path, store.journal_offsets())] == [0]
     finally:
         store.close()
 
@@ -141,7 +139,8 @@ def test_a_closed_journal_is_removed_once_forwarded(db_url: str, tmp_path: Path)
         path = write_journal(tmp_path, "cln2-1", [("guard.read", {"n": 1})])
         closed = path.with_name(f"cln2-1{CLOSED_SUFFIX}")
         path.rename(closed)
-        assert pending_journals(tmp_path, store.journal_offsets()) == [closed.name]
+        (waiting,) = backlog(tmp_path, store.journal_offsets())
+        assert (waiting.name, waiting.closed, waiting.pending) == ("cln2-1", True, waiting.size)
         assert asyncio.run(forwarder(store, tmp_path).forward_once()) == 1
         assert not closed.exists() and "cln2-1" not in store.journal_offsets()
     finally:

@@ -32,6 +32,28 @@ print(json.dumps([
 """
 
 
+# The guard's HTTP path (Kubernetes, or CLOISONNE_AUDIT_JOURNAL=off), run with the workspace's
+# own token: async appends, the blocking one used before the event loop, and a 503 (not a
+# silent loss) when the service cannot be reached.
+GUARD_HTTP_CLIENT = """
+import json
+from cloisonne.guard.audit_client import AuditClient, AuditUnavailable
+client = AuditClient()
+async def main():
+    one = await client.append('test.http_one', n=1)
+    many = await client.append_many([('test.http_many', {'n': 2}), ('test.http_many', {'n': 3})])
+    try:
+        await AuditClient('http://127.0.0.1:9/', timeout=2).append('test.lost')
+        down = None
+    except AuditUnavailable as exc:
+        down = exc.status_code
+    return one, many, down
+one, many, down = await main()  # the kernel runs an event loop already
+client.append_now([('test.http_now', {'n': 4})])
+print(json.dumps({'seqs': [one['seq']] + [m['seq'] for m in many], 'down': down}))
+"""
+
+
 def events(hub: LocalHub) -> list:
     store = AuditStore(hub.db_url, create=False)
     try:
@@ -50,6 +72,14 @@ def test_workspace_appends_only_as_itself(platform: LocalHub) -> None:
         assert (stored["test.hello"].user, stored["test.hello"].project) == ("alice", "cardio")
         # user and project come from the token, whatever the body says
         assert (stored["test.spoof"].user, stored["test.spoof"].project) == ("alice", "cardio")
+        result = ws.run_json(GUARD_HTTP_CLIENT)
+        assert result["down"] == 503 and sorted(result["seqs"]) == result["seqs"]
+        http = [e for e in events(platform) if e.type.startswith("test.http")]
+        assert [(e.type, e.fields["n"]) for e in http] == [
+            ("test.http_one", 1), ("test.http_many", 2), ("test.http_many", 3),
+            ("test.http_now", 4)]  # fmt: skip
+        assert {(e.user, e.project) for e in http} == {("alice", "cardio")}
+        assert not [e for e in events(platform) if e.type == "test.lost"]
     finally:
         stop(platform, "alice", "cardio")
 

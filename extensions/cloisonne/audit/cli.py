@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
 from .chain import canonical
@@ -89,26 +88,18 @@ def cmd_head(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_journals(args: argparse.Namespace, out: TextIO) -> int:
     """Workspace journals and how much of each is not in the chain yet (exit 3 if any)."""
-    from .journal import CLOSED_SUFFIX, journal_name
+    from .journal import backlog
 
     store = _open(args)
     try:
         offsets = store.journal_offsets()
     finally:
         store.close()
-    rows, pending_total = [], 0
-    for path in sorted(Path(args.dir).glob("*.jsonl*")):
-        try:
-            size = path.stat().st_size
-            name = journal_name(path.name)
-        except (FileNotFoundError, ValueError):
-            continue  # removed meanwhile, or not a journal
-        forwarded = offsets.get(name)
-        pending = size - (forwarded if forwarded is not None else 0)
-        pending_total += max(pending, 0)
-        state = "closed" if path.name.endswith(CLOSED_SUFFIX) else "open"
-        rows.append({"journal": name, "state": state, "bytes": size, "pending": pending,
-                     "registered": forwarded is not None})  # fmt: skip
+    journals = backlog(args.dir, offsets)
+    rows = [{"journal": j.name, "state": "closed" if j.closed else "open", "bytes": j.size,
+             "pending": j.pending, "registered": j.forwarded is not None}
+            for j in journals]  # fmt: skip
+    pending_total = sum(max(j.pending, 0) for j in journals)
     if args.json:
         print(json.dumps({"journals": rows, "pending_bytes": pending_total}), file=out)
     else:

@@ -19,21 +19,21 @@ This module is pure (bytes in, events out) apart from ``JournalWriter``, a thin 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .chain import canonical, format_time, parse_time
-from .store import NewEvent
+from .store import EVENT_TYPE, NewEvent
 
 HEADER_KEY = "cloisonne_journal"
 SUFFIX = ".jsonl"
 CLOSED_SUFFIX = ".jsonl.closed"
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_LINE = 256 * 1024  # as the service's HTTP body limit
 
 
@@ -125,25 +125,37 @@ def journal_name(path: str) -> str:
     raise JournalError(f"{path} is not a journal file")
 
 
-def pending_journals(folder: str | os.PathLike, offsets: Mapping[str, int]) -> list[str]:
-    """Journal files in ``folder`` not yet forwarded to their end (``offsets``: the store's)."""
+@dataclass(frozen=True)
+class Backlog:
+    """One journal file and how much of it the chain does not hold yet."""
+
+    name: str
+    closed: bool
+    size: int
+    forwarded: int | None  # None: the forwarder has not seen it yet
+
+    @property
+    def pending(self) -> int:
+        return self.size - (self.forwarded or 0)
+
+
+def backlog(folder: str | os.PathLike, offsets: Mapping[str, int]) -> list[Backlog]:
+    """The journal files in ``folder``, by name, against the store's ``offsets``."""
     try:
-        entries = list(os.scandir(folder))
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except FileNotFoundError:
         return []
-    return [
-        e.name
-        for e in entries
-        if e.name.endswith((SUFFIX, CLOSED_SUFFIX))
-        and offsets.get(journal_name(e.name), -1) < _size(e.path)
-    ]
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return -1
+    out = []
+    for entry in entries:
+        if not entry.name.endswith((SUFFIX, CLOSED_SUFFIX)):
+            continue
+        try:
+            size = entry.stat().st_size
+        except FileNotFoundError:  # forwarded and removed meanwhile
+            continue
+        name = journal_name(entry.name)
+        out.append(Backlog(name, entry.name.endswith(CLOSED_SUFFIX), size, offsets.get(name)))
+    return out
 
 
 class JournalWriter:
@@ -163,9 +175,6 @@ class JournalWriter:
 
 
 def _check_fd(fd: int) -> int:
-    import fcntl
-    import stat
-
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise JournalError(f"audit journal descriptor {fd} is not a regular file")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +127,10 @@ class Head:
 
     seq: int
     hash: str
+
+
+# What an event type looks like ("guard.read", "airlock.submitted"), wherever events come from.
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 
 
 @dataclass(frozen=True)

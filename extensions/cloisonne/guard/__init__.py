@@ -14,9 +14,7 @@ cannot load, the server does not start (`reraise_server_extension_failures`).
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp
@@ -92,23 +90,10 @@ class WorkspaceGuard(LoggingConfigurable):
             f"Egress self-test failed: this workspace can reach {', '.join(open_targets)}. "
             "The network isolation is not enforced, so the workspace refuses to start."
         )
-        alert = {"reachable": open_targets, "message": message}
-        if isinstance(self.client, JournalSink):
-            self.client.append_now([("alert.egress_open", alert)])
-        else:
-            _append_sync("alert.egress_open", alert)
+        # the server's event loop is not running yet: a blocking append
+        self.client.append_now([("alert.egress_open",
+                                 {"reachable": open_targets, "message": message})])  # fmt: skip
         raise RuntimeError(message)
-
-
-def _append_sync(event: str, fields: dict) -> None:
-    """A blocking append, for use before the server's event loop runs."""
-    client = AuditClient()
-    request = urllib.request.Request(
-        client.url, data=json.dumps({"type": event, "fields": fields}).encode(), method="POST",
-        headers={"Authorization": f"token {client.token}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10):
-        pass
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from ..audit.store import AuditStore, NewEvent
+from ..audit.store import EVENT_TYPE, AuditStore, NewEvent
 from .identity import Caller, caller_from_model
 from .outflow import OutflowBudget, account_outflow
 
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 MAX_BODY = 256 * 1024
 MAX_EVENTS = 500
 

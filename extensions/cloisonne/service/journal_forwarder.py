@@ -36,7 +36,6 @@ READ_CHUNK = 4 * 1024**2
 @dataclass
 class _Journal:
     header: JournalHeader
-    header_len: int
     offset: int
 
 
@@ -48,7 +47,6 @@ class JournalForwarder:
     interval: float = 0.1
     last_ok: float = 0.0
     error: str = ""
-    forwarded: int = 0
     _known: dict[str, _Journal] = field(default_factory=dict)
     _bad: set[str] = field(default_factory=set)
 
@@ -77,7 +75,6 @@ class JournalForwarder:
             files = [e.path for e in entries if e.name.endswith((SUFFIX, CLOSED_SUFFIX))]
         for path in sorted(files):
             appended += await self._forward_file(path)
-        self.forwarded += appended
         return appended
 
     async def _forward_file(self, path: str) -> int:
@@ -127,6 +124,6 @@ class JournalForwarder:
             self._bad.add(name)
             return None
         offset = self.store.journal_offset(name, len(first))
-        journal = _Journal(header, len(first), offset)
+        journal = _Journal(header, offset)
         self._known[name] = journal
         return journal
