@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from cloisonne.audit.journal import (
     parse_header,
     parse_lines,
 )
-from cloisonne.audit.store import AuditStore
+from cloisonne.audit.store import AuditStore, NewEvent
 from cloisonne.guard.audit_client import AuditUnavailable
 from cloisonne.guard.journal_sink import JournalSink, ServiceWatch
 from cloisonne.service.journal_forwarder import JournalForwarder
@@ -154,6 +154,26 @@ def test_forwarded_meter_reports_raise_the_budget_alert(tmp_path: Path) -> None:
         asyncio.run(forwarder(store, tmp_path, budget=1000).forward_once())
         (alert,) = [e for e in store.iter_events() if e.type == "alert.outflow_budget"]
         assert (alert.project, alert.fields["total_bytes"]) == ("cardio", 1200)
+    finally:
+        store.close()
+
+
+def test_meter_reports_count_in_the_day_their_event_carries(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from cloisonne.service.outflow import account_outflow
+
+    store = AuditStore(f"sqlite:///{tmp_path}/a.db")
+    budget = OutflowBudget(1000)
+    report = NewEvent("guard.outflow", "alice", "cardio", {"bytes": {"kernel": 600}}, NOW)
+    next_day = replace(report, time=NOW + timedelta(days=1))
+    try:
+        for event in (report, next_day):  # 600 a day never crosses 1000
+            store.append_many([event])
+            asyncio.run(account_outflow(budget, store, "alice", "cardio", [event]))
+        assert not [e for e in store.iter_events() if e.type == "alert.outflow_budget"]
+        assert budget.totals[("cardio", "2026-11-29")] == 600
+        assert budget.totals[("cardio", "2026-11-30")] == 600
     finally:
         store.close()
 

@@ -43,34 +43,38 @@ class OutflowBudget:
         return None
 
 
-def reported_bytes(events: Iterable[NewEvent]) -> int:
-    """Bytes the guard's meter reports in ``events`` (its ``guard.outflow`` events)."""
-    total = 0
+def reported_bytes_by_day(events: Iterable[NewEvent]) -> dict[str, int]:
+    """Bytes the guard's meter reports in ``events`` (its ``guard.outflow`` events), per UTC
+    day of each event's own time: a report forwarded after midnight counts in the day it was
+    metered, not the day it reached the chain (events without a time are stamped now)."""
+    totals: dict[str, int] = defaultdict(int)
     for e in events:
         counts = (e.fields or {}).get("bytes") if e.type == "guard.outflow" else None
         if isinstance(counts, dict):
-            total += sum(v for v in counts.values() if isinstance(v, int))
-    return total
+            reported = sum(v for v in counts.values() if isinstance(v, int))
+            if reported:
+                totals[OutflowBudget.day(e.time)] += reported
+    return totals
 
 
 async def account_outflow(
     budget: OutflowBudget, store: AuditStore, user: str, project: str, events: list[NewEvent]
 ) -> None:
-    """Add already-stored meter reports to the project's day and raise the alert event once
-    the budget is crossed (the day's totals are rebuilt from the log after a restart)."""
-    reported = reported_bytes(events)
-    if not reported or not project:
+    """Add already-stored meter reports to the project's days and raise the alert event once
+    a day's budget is crossed (a day's totals are rebuilt from the log the first time it is
+    seen, after a restart say)."""
+    if not project:
         return
-    day = budget.day()
-    if day not in budget.loaded_days:
-        since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-        history = await asyncio.to_thread(lambda: list(store.iter_events(since=since)))
-        budget.load(day, history)  # these reports are already stored, so load() counts them
-        crossed = budget.add(project, 0, day)
-    else:
-        crossed = budget.add(project, reported, day)
-    if crossed is not None:
-        await asyncio.to_thread(
-            store.append, "alert.outflow_budget", user=user, project=project,
-            fields={"day": day, "total_bytes": crossed, "budget_bytes": budget.budget},
-        )  # fmt: skip
+    for day, reported in sorted(reported_bytes_by_day(events).items()):
+        if day not in budget.loaded_days:
+            since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            history = await asyncio.to_thread(lambda s=since: list(store.iter_events(since=s)))
+            budget.load(day, history)  # these reports are already stored, so load() counts them
+            crossed = budget.add(project, 0, day)
+        else:
+            crossed = budget.add(project, reported, day)
+        if crossed is not None:
+            await asyncio.to_thread(
+                store.append, "alert.outflow_budget", user=user, project=project,
+                fields={"day": day, "total_bytes": crossed, "budget_bytes": budget.budget},
+            )  # fmt: skip
