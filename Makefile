@@ -60,9 +60,13 @@ down: root
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check extensions hub_config tests bench
 	$(VENV)/bin/ruff format --check extensions hub_config tests bench
+	$(VENV)/bin/lint-imports
 
+# Every test that starts no hub, sandbox or server: all but integration/, browser/ and the
+# tests marked `server` (PostgreSQL, SeaweedFS, the service's tornado app, Jupyter kernels).
 unit: $(VENV)/.stamp
-	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests --ignore=tests/integration --ignore=tests/browser \
+	  -m "not server" $(PYTEST_ARGS)
 
 integration: root deps
 	CLOISONNE_TEST_DB=$(DB) $(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
@@ -73,7 +77,7 @@ test: root deps lint
 	bash images/check-requirements.sh
 
 kube: $(VENV)/.stamp
-	$(VENV)/bin/pytest -q tests/kube $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/backends/kube $(PYTEST_ARGS)
 
 # Install the images' pinned requirements in fresh venvs and import them (no Docker here).
 images:

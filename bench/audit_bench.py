@@ -26,7 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "audit"))  # pgcluster: the tests' private PostgreSQL
 
-from cloisonne.audit.store import AuditStore, NewEvent  # noqa: E402
+from cloisonne.audit.events import NewEvent  # noqa: E402
+from cloisonne.audit.store import AuditStore  # noqa: E402
 
 TITLE = "Audit log: appends per second (issue 3)"
 

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cloisonne.core.projects import project_from_properties
 from cloisonne.data.provision import BATCH_ROWS, provision
 from cloisonne.data.pseudonymise import PSEUDONYM_HEX, Keyed, Pseudonymiser
 from cloisonne.data.schema import TABLES
 from cloisonne.data.synth import write_warehouse
-from cloisonne.projects import project_from_properties
 
 HERE = Path(__file__).resolve().parent
 MIN_ROWS = 10_000_000

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import requests
-from cloisonne.demo import make_demo_datasets
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.demo import make_demo_datasets
+from cloisonne.platform.localhub import LocalHub
 
 HERE = Path(__file__).parent
 TITLE = "Workspace guard: contents read latency (issue 3)"

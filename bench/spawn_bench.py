@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from cloisonne.demo import make_demo_datasets
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox.cgroups import CgroupLayout, SandboxCgroup
+from cloisonne.backends.sandbox.cgroups import CgroupLayout, SandboxCgroup
+from cloisonne.platform.demo import make_demo_datasets
+from cloisonne.platform.localhub import LocalHub
 
 HERE = Path(__file__).parent
 USERS = ["u1", "u2", "u3", "u4", "u5"]

@@ -45,8 +45,8 @@ check_hub() {
   pip_install "$env" --no-deps "$ROOT"
   "$env/bin/python" - <<'PY'
 import jupyterhub, kubespawner, oauthenticator.generic, psycopg, yaml
-from cloisonne.kube.spawner import ProjectKubeSpawner
-from cloisonne.kube.config import configure
+from cloisonne.backends.kube.spawner import ProjectKubeSpawner
+from cloisonne.backends.kube.config import configure
 print("hub ok: jupyterhub", jupyterhub.__version__, "kubespawner", kubespawner.__version__)
 PY
 }
@@ -61,7 +61,7 @@ import dask, distributed, dask_kubernetes.operator, duckdb, jupyterlab, numpy as
 import polars as pl, pyarrow, s3fs, sklearn, torch
 import jupyterhub.singleuser  # noqa: F401  (the server the spawner starts)
 from sklearn.linear_model import LogisticRegression
-from cloisonne.dask import cluster  # noqa: F401
+from cloisonne.workspace.dask import cluster  # noqa: F401
 
 frame = pl.DataFrame({"age": [34, 51, 67, 72], "event": [0, 0, 1, 1]})
 assert duckdb.sql("select sum(event) as n from frame").fetchall() == [(2,)]

@@ -86,7 +86,7 @@ def demo_extract(root: Path, patients: int) -> Path:
     from cloisonne.data.provision import provision
     from cloisonne.data.schema import TABLES
     from cloisonne.data.synth import write_warehouse
-    from cloisonne.projects import project_from_properties
+    from cloisonne.core.projects import project_from_properties
 
     write_warehouse(root / "datasets" / "snds-synth", patients, seed=1)
     project = project_from_properties(

@@ -8,7 +8,7 @@ from typing import Any
 
 from cloisonne.airlock.model import SYSTEM, Actor, Decision, FileVote, Request, RequestFile, State
 from cloisonne.airlock.states import Action, new_request, transition
-from cloisonne.projects import Project
+from cloisonne.core.projects import Project
 
 PROJECT = "diabete"
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloisonne.audit.store import AuditStore
-from cloisonne.projects import Project
+from cloisonne.core.projects import Project
 from cloisonne.service.airlock import Airlock
 from cloisonne.service.app import make_app
 from cloisonne.service.directory import StaticDirectory

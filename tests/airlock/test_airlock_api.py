@@ -10,6 +10,8 @@ import pytest
 from api_helpers import Service, upload
 from cloisonne.airlock.storage import BlobStore
 
+pytestmark = pytest.mark.server  # starts a server: not in `make unit`
+
 SAFE_CSV = b"region,count\nnord,120\nsud,85\n"
 SMALL_CELL_CSV = b"region,count\nnord,120\nsud,3\n"
 
@@ -271,7 +273,7 @@ async def test_metrics_and_openapi(svc) -> None:
 async def test_recover_checks_requests_whose_checks_never_ran(svc) -> None:
     from cloisonne.airlock.model import Actor
     from cloisonne.airlock.states import new_request
-    from cloisonne.projects import Project
+    from cloisonne.core.projects import Project
     from cloisonne.service.airlock import RequestFile, now
 
     digest = svc.airlock.blobs.put(SAFE_CSV)

@@ -9,6 +9,8 @@ import pytest
 from api_helpers import Service, upload
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+pytestmark = pytest.mark.server  # starts a server: not in `make unit`
+
 SMALL = b"region,count\nnord,120\nsud,3\n"
 
 

@@ -18,7 +18,8 @@ def postgres_url() -> Iterator[str]:
         cluster.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# PostgreSQL starts a server: `make unit` (-m "not server") runs the SQLite half only.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """Each store test runs on SQLite (a file) and on PostgreSQL (a fresh database)."""
     if request.param == "sqlite":

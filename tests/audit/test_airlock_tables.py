@@ -7,8 +7,9 @@ import pytest
 from cloisonne.airlock.model import Actor, RequestFile, State
 from cloisonne.airlock.repository import Repository
 from cloisonne.airlock.states import new_request, transition
-from cloisonne.audit.store import AuditStore, NewEvent, StatementMissed
-from cloisonne.projects import Project
+from cloisonne.audit.events import NewEvent
+from cloisonne.audit.store import AuditStore, StatementMissed
+from cloisonne.core.projects import Project
 from cloisonne.service.airlock import now
 
 

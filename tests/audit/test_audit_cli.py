@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from cloisonne.audit import cli
 from cloisonne.audit.chain import Event, verify
-from cloisonne.audit.store import AuditStore, NewEvent, events_table
+from cloisonne.audit.events import NewEvent
+from cloisonne.audit.store import AuditStore, events_table
+from cloisonne.platform import audit_cli as cli
 
 T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from cloisonne.audit.chain import GENESIS
-from cloisonne.audit.store import AuditStore, AuditStoreError, NewEvent, events_table, head_table
+from cloisonne.audit.events import NewEvent
+from cloisonne.audit.store import AuditStore, AuditStoreError, events_table, head_table
 
 T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 

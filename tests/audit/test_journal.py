@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cloisonne.audit.events import NewEvent
 from cloisonne.audit.journal import (
     CLOSED_SUFFIX,
     SUFFIX,
@@ -20,11 +21,11 @@ from cloisonne.audit.journal import (
     parse_header,
     parse_lines,
 )
-from cloisonne.audit.store import AuditStore, NewEvent
-from cloisonne.guard.audit_client import AuditUnavailable
-from cloisonne.guard.journal_sink import JournalSink, ServiceWatch
+from cloisonne.audit.store import AuditStore
 from cloisonne.service.journal_forwarder import JournalForwarder
 from cloisonne.service.outflow import OutflowBudget
+from cloisonne.workspace.guard.audit_client import AuditUnavailable
+from cloisonne.workspace.guard.journal_sink import JournalSink, ServiceWatch
 
 HEADER = JournalHeader("alice", "cardio", "cardio")
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -205,7 +206,7 @@ def test_journals_command_shows_what_is_not_in_the_chain_yet(tmp_path: Path) -> 
     import io
     import json
 
-    from cloisonne.audit.cli import main
+    from cloisonne.platform.audit_cli import main
 
     url = f"sqlite:///{tmp_path}/a.db"
     store = AuditStore(url)

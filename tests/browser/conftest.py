@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from ..integration.conftest import PASSWORDS, running_hub
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from cloisonne.localhub import LocalHub
-from cloisonne.projects import project_from_properties
+from cloisonne.core.projects import project_from_properties
+from cloisonne.platform.localhub import LocalHub
 
 from ..integration.oidc_login import login
 from ..integration.workspace import spawn, stop

@@ -4,6 +4,10 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.server  # starts Jupyter kernels: not in `make unit`
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 

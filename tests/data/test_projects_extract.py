@@ -3,7 +3,7 @@
 import datetime
 
 import pytest
-from cloisonne.projects import (
+from cloisonne.core.projects import (
     Extract,
     ProjectError,
     parse_projects,

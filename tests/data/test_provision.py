@@ -7,11 +7,11 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
+from cloisonne.core.projects import project_from_properties
 from cloisonne.data.provision import MANIFEST, ProvisionError, provision
 from cloisonne.data.pseudonymise import reference_pseudonym
 from cloisonne.data.schema import TABLES
 from cloisonne.data.synth import sha256_file
-from cloisonne.projects import project_from_properties
 
 ALL = {name: "*" for name in TABLES}
 

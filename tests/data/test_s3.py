@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from cloisonne.core.plan import Endpoint
 from cloisonne.data.s3 import (
     HTTP_PORTS,
     S3Store,
@@ -21,11 +22,12 @@ from cloisonne.data.s3 import (
     weed_binary,
     workspace_env,
 )
-from cloisonne.plan import Endpoint
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+pytestmark = pytest.mark.server  # starts a server: not in `make unit`
 
 HOST = "127.0.0.1"
 

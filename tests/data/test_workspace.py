@@ -1,9 +1,9 @@
 """What the data part adds to a workspace plan."""
 
 import pytest
+from cloisonne.core.plan import Mount
 from cloisonne.data.s3 import StorePorts, s3_endpoint
 from cloisonne.data.workspace import data_mount, store_ports_to_refuse
-from cloisonne.plan import Mount
 
 
 def test_data_mount_is_the_projects_extract_read_only():
@@ -29,8 +29,8 @@ def test_only_the_s3_port_is_allowed_every_other_store_port_refused():
 
 
 def _plan(datasets: tuple[str, ...] = ()):
-    from cloisonne.plan import Endpoint, PlanSettings, User, plan_workspace
-    from cloisonne.projects import Project
+    from cloisonne.core.plan import Endpoint, PlanSettings, User, plan_workspace
+    from cloisonne.core.projects import Project
 
     settings = PlanSettings(datasets_root="/srv/datasets", homes_root="/srv/homes",
                             shared_root="/srv/shared",

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloisonne.demo import make_demo_datasets
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox.network import SiteNetwork
+from cloisonne.backends.sandbox.network import SiteNetwork
+from cloisonne.platform.demo import make_demo_datasets
+from cloisonne.platform.localhub import LocalHub
 
 HERE = Path(__file__).parent
 PASSWORDS = {"alice": "a-pw", "bob": "b-pw", "carol": "c-pw", "dave": "d-pw", "eve": "e-pw"}

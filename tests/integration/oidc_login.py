@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import unescape
 
 import requests
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 
 @dataclass

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import PASSWORDS, running_hub
 from .oidc_login import login as oidc_login
@@ -30,7 +30,7 @@ TABLE = "region,count\nnord,120\nsud,85\n"
 ASK = """
 import json, os, subprocess, sys
 from pathlib import Path
-from cloisonne.export import ExportError, request_export
+from cloisonne.workspace.export import ExportError, request_export
 Path('results').mkdir(exist_ok=True)
 Path('results/table.csv').write_text(%(table)r)
 Path('results/small.csv').write_text('region,count\\nnord,120\\nsud,3\\n')
@@ -180,7 +180,7 @@ def test_full_flow_from_a_notebook_and_a_terminal(hub: LocalHub, alice: Workspac
 RESUBMIT = """
 import json, os, subprocess, sys
 from pathlib import Path
-from cloisonne.export import request_export
+from cloisonne.workspace.export import request_export
 Path('t3.csv').write_text('region,count\\nnord,120\\nsud,4\\n')
 print(json.dumps(request_export('t3.csv', why='Table 3')['id']))
 """
@@ -273,7 +273,7 @@ def review_on_page(hub: LocalHub, user: str, rid: str) -> str:
 
 def test_review_pages_with_hub_login(hub: LocalHub, alice: Workspace) -> None:
     rid = alice.run_json(
-        "import json; from pathlib import Path; from cloisonne.export import request_export\n"
+        "import json; from pathlib import Path; from cloisonne.workspace.export import request_export\n"
         f"Path('fig.csv').write_text({TABLE!r})\n"
         "print(json.dumps(request_export('fig.csv', why='figure')['id']))"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 from cloisonne.audit.store import AuditStore
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from .oidc_login import login
 from .workspace import spawn, stop, user_token
@@ -37,7 +37,7 @@ print(json.dumps([
 # silent loss) when the service cannot be reached.
 GUARD_HTTP_CLIENT = """
 import json
-from cloisonne.guard.audit_client import AuditClient, AuditUnavailable
+from cloisonne.workspace.guard.audit_client import AuditClient, AuditUnavailable
 client = AuditClient()
 async def main():
     one = await client.append('test.http_one', n=1)

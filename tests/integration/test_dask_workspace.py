@@ -1,9 +1,9 @@
-"""cloisonne.dask on the local backend, for real: a LocalCluster inside a sandboxed workspace
+"""cloisonne.workspace.dask on the local backend, for real: a LocalCluster inside a sandboxed workspace
 (loopback inside the workspace's own network namespace; nothing reachable from outside)."""
 
 from __future__ import annotations
 
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from .workspace import spawn, stop
 

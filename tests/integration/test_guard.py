@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 from cloisonne.audit.store import AuditStore
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from .workspace import Workspace, spawn, stop
 
@@ -126,13 +126,13 @@ def test_user_level_config_cannot_switch_the_guard_off(platform: LocalHub, ws: W
     ws.run(
         """
         import os, json
-        off = "c.ServerApp.jpserver_extensions = {'cloisonne.guard': False}\\n" \\
+        off = "c.ServerApp.jpserver_extensions = {'cloisonne.workspace.guard': False}\\n" \\
               "c.ServerApp.contents_manager_class = 'jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager'\\n"
         for d in ('.jupyter', '.', '.local/etc/jupyter'):
             os.makedirs(d, exist_ok=True)
             open(os.path.join(d, 'jupyter_server_config.py'), 'w').write(off)
             open(os.path.join(d, 'jupyter_server_config.json'), 'w').write(json.dumps(
-                {'ServerApp': {'jpserver_extensions': {'cloisonne.guard': False}}}))
+                {'ServerApp': {'jpserver_extensions': {'cloisonne.workspace.guard': False}}}))
         os.makedirs('.jupyter/labconfig', exist_ok=True)
         open('.jupyter/labconfig/page_config.json', 'w').write(json.dumps(
             {'disabledExtensions': {'@jupyterlab/filebrowser-extension:download': False},

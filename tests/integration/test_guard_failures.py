@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import allocate_site, find_pids, free_port, make_hub
 from .test_guard import audit_events, last_seq

@@ -13,8 +13,8 @@ from html import unescape
 
 import pytest
 import requests
-from cloisonne.idp import set_groups
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.idp import set_groups
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import PASSWORDS, running_hub
 from .oidc_login import login

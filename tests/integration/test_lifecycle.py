@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import requests
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox.sweep import leftovers
+from cloisonne.backends.sandbox.sweep import leftovers
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import RUN_TAG, find_pids, make_hub
 from .workspace import spawn, stop, user_token

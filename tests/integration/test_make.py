@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from cloisonne.hubconfig import REPO
+from cloisonne.hub.config import REPO
 
 
 def test_make_up_as_non_root_says_why_root_is_needed() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from cloisonne.pg import PrivatePostgres, pg_bindir
+from cloisonne.platform.pg import PrivatePostgres, pg_bindir
 
 from .conftest import PASSWORDS, make_hub
 from .oidc_login import login

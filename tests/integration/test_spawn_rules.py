@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from cloisonne.localhub import HUB_CONFIG, LocalHub
-from cloisonne.sandbox.sweep import leftovers
+from cloisonne.backends.sandbox.sweep import leftovers
+from cloisonne.platform.localhub import HUB_CONFIG, LocalHub
 
 from .conftest import make_hub
 from .workspace import spawn, stop

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cloisonne.hubconfig import REPO
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox.sweep import leftovers
+from cloisonne.backends.sandbox.sweep import leftovers
+from cloisonne.hub.config import REPO
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import allocate_site, free_port, free_store_port
 from .oidc_login import login

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from cloisonne.core.projects import load_projects
 from cloisonne.data.keys import project_key
 from cloisonne.data.provision import provision
 from cloisonne.data.s3 import Credential, S3Store, bucket_name
 from cloisonne.data.synth import write_warehouse
 from cloisonne.data.workspace import store_ports_to_refuse
-from cloisonne.localhub import LocalHub
-from cloisonne.projects import load_projects
+from cloisonne.platform.localhub import LocalHub
 
 from .conftest import HERE, free_store_port, running_hub
 from .workspace import Workspace, running, user_token

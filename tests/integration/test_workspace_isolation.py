@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox.cgroups import CgroupLayout, SandboxCgroup
+from cloisonne.backends.sandbox.cgroups import CgroupLayout, SandboxCgroup
+from cloisonne.platform.localhub import LocalHub
 
 from .workspace import Workspace, spawn, stop
 

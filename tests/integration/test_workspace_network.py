@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from cloisonne.localhub import LocalHub
-from cloisonne.sandbox import host
+from cloisonne.backends.sandbox import host
+from cloisonne.platform.localhub import LocalHub
 
 from .workspace import Workspace, running
 

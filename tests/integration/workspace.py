@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import requests
 import websocket
-from cloisonne.localhub import LocalHub
+from cloisonne.platform.localhub import LocalHub
 
 
 class KernelError(AssertionError):

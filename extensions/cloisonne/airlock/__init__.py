@@ -1,1 +1,2 @@
-"""The export airlock: request model, state machine, permissions, what each viewer sees."""
+"""The export airlock, pure (runs in the service): imports only core. Request model, state machine,
+permissions, what each viewer sees."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ..projects import Project
+from ..core.projects import Project
 from . import permissions as can
 from .effects import DETAILS, EFFECTS, files_field, validate_files
 from .errors import (

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .chain import canonical, format_time, parse_time
-from .store import EVENT_TYPE, NewEvent
+from .events import EVENT_TYPE, NewEvent
 
 HEADER_KEY = "cloisonne_journal"
 SUFFIX = ".jsonl"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +54,7 @@ from .chain import (
     parse_time,
     verify,
 )
+from .events import NewEvent
 
 metadata = MetaData()
 
@@ -127,19 +127,6 @@ class Head:
 
     seq: int
     hash: str
-
-
-# What an event type looks like ("guard.read", "airlock.submitted"), wherever events come from.
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    type: str
-    user: str = ""
-    project: str = ""
-    fields: Mapping[str, Any] | None = None
-    time: datetime | None = None
 
 
 def _row_to_event(row: Any) -> Event:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..projects import ProjectError, load_projects, project_from_properties
+from ..core.projects import ProjectError, load_projects, project_from_properties
 
 DEFAULT_STATE = Path("state")
 DEFAULT_PROJECTS = Path("hub_config/projects.yaml")

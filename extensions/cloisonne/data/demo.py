@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..projects import ProjectSpec
+from ..core.projects import ProjectSpec
 from .audit import JsonlAudit
 from .keys import project_key
 from .provision import provision

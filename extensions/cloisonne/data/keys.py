@@ -12,7 +12,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from ..projects import PROJECT_ID
+from ..core.projects import PROJECT_ID
 
 KEY_BYTES = 32
 

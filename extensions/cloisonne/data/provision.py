@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..projects import Extract, Project
+from ..core.projects import Extract, Project
 from .audit import Audit, no_audit
 from .pseudonymise import (
     PSEUDONYM_HEX,

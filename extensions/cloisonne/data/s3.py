@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..plan import Endpoint
-from ..projects import PROJECT_ID
+from ..core.plan import Endpoint
+from ..core.projects import PROJECT_ID
 
 BUCKET_PREFIX = "cloisonne-"
 REGION = "us-east-1"  # SeaweedFS ignores it; clients want one

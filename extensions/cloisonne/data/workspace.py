@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from ..plan import DATA_DIR, Endpoint, Mount, WorkspacePlan
-from ..projects import PROJECT_ID
+from ..core.plan import DATA_DIR, Endpoint, Mount, WorkspacePlan
+from ..core.projects import PROJECT_ID
 from .s3 import HTTP_PORTS, StorePorts
 
 # Where the extract goes when the project also lists datasets, which take /data/<name>: a

@@ -1,4 +1,5 @@
-"""Statistical disclosure control: automated checks on the files of an export request.
+"""Statistical disclosure control, pure (runs in the service): automated checks on the files of an
+export request; imports nothing else of cloisonne.
 
 They inform reviewers and never approve. ``check_request`` returns a ``RequestReport`` (one
 ``FileReport`` per file, statuses pass / review / fail as in ACRO, JSON-ready via

@@ -1,4 +1,5 @@
-"""The cloisonne hub service: the audit log's API (and the export airlock's, later).
+"""The cloisonne hub service, its own process: audit API, export airlock; imports core, airlock,
+sdc, audit (the store too), never hub, workspace or platform.
 
 It runs as a JupyterHub managed service outside every workspace, authenticates callers with
 hub tokens, and writes to the audit store in the hub's database.

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..audit.store import AuditStore
-from ..projects import parse_size
+from ..core.projects import parse_size
 from .airlock import Airlock
 from .app import make_app
 from .directory import HubDirectory

@@ -29,7 +29,8 @@ from ..airlock.repository import Conflict, Repository, Stored
 from ..airlock.states import new_request, transition
 from ..airlock.storage import BlobStore
 from ..airlock.visibility import view_for
-from ..audit.store import AuditStore, NewEvent, StatementMissed
+from ..audit.events import NewEvent
+from ..audit.store import AuditStore, StatementMissed
 from ..sdc import check_request
 from .directory import Directory
 from .metrics import AirlockMetrics

@@ -11,7 +11,8 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from ..audit.store import EVENT_TYPE, AuditStore, NewEvent
+from ..audit.events import EVENT_TYPE, NewEvent
+from ..audit.store import AuditStore
 from .identity import Caller, caller_from_model
 from .outflow import OutflowBudget, account_outflow
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from ..airlock.model import Actor
-from ..projects import (
+from ..core.projects import (
     LEADS_SUFFIX,
     Project,
     ProjectError,

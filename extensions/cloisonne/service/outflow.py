@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from ..audit.chain import Event
-from ..audit.store import AuditStore, NewEvent
+from ..audit.events import NewEvent
+from ..audit.store import AuditStore
 
 
 class OutflowBudget:

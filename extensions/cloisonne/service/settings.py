@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from traitlets import Bool, Integer, Unicode
 from traitlets.config import Configurable
 
-from ..projects import parse_size
+from ..core.projects import parse_size
 
 
 class AirlockSettings(Configurable):

@@ -16,7 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..export import ExportError, my_exports, request_export
+from .export import ExportError, my_exports, request_export
 
 
 class ExportsHandler(APIHandler):

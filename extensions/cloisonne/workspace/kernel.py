@@ -1,6 +1,6 @@
 """The workspace's Python kernel: ipykernel with the audit hook installed first.
 
-Started from the root-owned kernelspec in workspace_config/kernels/python3 (argv[0] "python"
+Started from the root-owned kernelspec in jupyter_config/kernels/python3 (argv[0] "python"
 is replaced by the server's own interpreter).
 """
 

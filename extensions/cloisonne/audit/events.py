@@ -1,0 +1,25 @@
+"""The event a writer hands to the audit log, before the chain gives it a place and a hash.
+
+Pure (no SQLAlchemy): the journal format (``journal.py``) and the workspace guard use it, the
+store (``store.py``) appends it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# What an event type looks like ("guard.read", "airlock.submitted"), wherever events come from.
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    user: str = ""
+    project: str = ""
+    fields: Mapping[str, Any] | None = None
+    time: datetime | None = None

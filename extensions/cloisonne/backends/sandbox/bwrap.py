@@ -1,0 +1,143 @@
+"""Compile a WorkspacePlan into a bubblewrap + setpriv command line (pure).
+
+The sandbox root is an empty tmpfs into which only an allow-list of host paths is bound,
+read-only; the workspace's own mounts (data read-only, home and shared folder read-write) come
+from the plan. The user id is switched with setpriv inside the sandbox, not with
+``bwrap --unshare-user --uid`` (which, run as root, maps to host root).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from ...core.plan import WorkspacePlan
+
+# Merged-/usr Debian: /bin, /lib, /lib64 and /sbin are symlinks into /usr.
+USR_SYMLINKS = (
+    ("usr/bin", "/bin"),
+    ("usr/sbin", "/sbin"),
+    ("usr/lib", "/lib"),
+    ("usr/lib64", "/lib64"),
+)
+
+
+@dataclass(frozen=True)
+class SandboxRuntime:
+    """Host paths the sandbox needs besides the plan's mounts."""
+
+    # Read-only system paths visible in every sandbox (the Python prefix and venv among them).
+    system_paths: tuple[str, ...] = ("/usr", "/etc")
+    # Files generated per server (passwd/group naming only the sandbox user), bound over /etc.
+    passwd_file: str = ""
+    group_file: str = ""
+    # Devices bound read-write when the plan grants GPUs (only those that exist).
+    gpu_devices: tuple[str, ...] = ()
+    seccomp_fd: int | None = None
+    hostname: str = "workspace"
+    extra_ro_binds: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _parents(path: str) -> list[str]:
+    parts = PurePosixPath(path).parents
+    return [str(p) for p in reversed(parts) if str(p) != "/"]
+
+
+def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[str]) -> list[str]:
+    """The full argv: ``bwrap ... -- setpriv ... -- command``.
+
+    The environment is cleared and rebuilt from the plan, so nothing of the hub's environment
+    (tokens, paths) leaks in except what the spawner passes deliberately through the plan.
+    """
+    # No --die-with-parent: a workspace must outlive a hub restart.
+    argv = ["bwrap"]
+    argv += [
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", runtime.hostname,
+        "--new-session",
+        "--clearenv",
+        "--tmpfs", "/",
+        "--perms", "0755", "--dir", "/home",
+        "--perms", "0755", "--dir", "/opt",
+        "--perms", "0755", "--dir", "/run",
+    ]  # fmt: skip
+    created: set[str] = {"/home", "/opt", "/run"}
+
+    def ensure_parents(target: str) -> None:
+        # bwrap creates missing parents 0700 owned by root: the sandbox user could not
+        # traverse them, so create each one explicitly with 0755 first.
+        for parent in _parents(target):
+            if parent not in created and not any(
+                parent == p or parent.startswith(p.rstrip("/") + "/") for p in runtime.system_paths
+            ):
+                argv.extend(["--perms", "0755", "--dir", parent])
+                created.add(parent)
+
+    for path in runtime.system_paths:
+        ensure_parents(path)
+        argv += ["--ro-bind", path, path]
+    for link, target in USR_SYMLINKS:
+        argv += ["--symlink", link, target]
+    for source, target in runtime.extra_ro_binds:
+        ensure_parents(target)
+        argv += ["--ro-bind", source, target]
+    if runtime.passwd_file:
+        argv += ["--ro-bind", runtime.passwd_file, "/etc/passwd"]
+    if runtime.group_file:
+        argv += ["--ro-bind", runtime.group_file, "/etc/group"]
+    # Private /tmp and /dev/shm, writable by the user like any /tmp (bwrap's default is 0755;
+    # multiprocessing's semaphores, hence Dask's LocalCluster, need /dev/shm).
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    if plan.limits.gpus:
+        for device in runtime.gpu_devices:
+            argv += ["--dev-bind", device, device]
+    for mount in plan.mounts:
+        ensure_parents(mount.target)
+        argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    for key, value in plan.env:
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", plan.workdir]
+    if runtime.seccomp_fd is not None:
+        argv += ["--seccomp", str(runtime.seccomp_fd)]
+    argv += [
+        "--",
+        "setpriv",
+        f"--reuid={plan.uid}",
+        f"--regid={plan.gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+        *command,
+    ]
+    return argv
+
+
+def options_file(argv: Sequence[str]) -> tuple[bytes, list[str]]:
+    """Split ``bwrap_argv``'s result for ``bwrap --args FD``: (its options, NUL-separated, to be
+    read from a descriptor; the rest, from ``--`` on).
+
+    Why: a process's command line is readable by every local user (``ps``), and bwrap stays
+    alive as the sandbox's parent for its whole life. The options hold the environment, hence
+    the server's hub token and the project's S3 secret; read from a descriptor they never
+    appear in /proc/<pid>/cmdline. The command after ``--`` holds no secret.
+    """
+    if not argv or argv[0] != "bwrap" or "--" not in argv:
+        raise ValueError("not a bwrap command line with a '--' before the command")
+    end = list(argv).index("--")
+    options = "".join(f"{a}\0" for a in argv[1:end]).encode()
+    return options, list(argv[end:])
+
+
+def passwd_entries(plan: WorkspacePlan) -> tuple[str, str]:
+    """/etc/passwd and /etc/group for the sandbox: only root, nobody and the workspace user."""
+    passwd = (
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"{plan.user}:x:{plan.uid}:{plan.gid}:{plan.user}:{plan.home}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    group = f"root:x:0:\n{plan.project}:x:{plan.gid}:{plan.user}\nnogroup:x:65534:\n"
+    return passwd, group

@@ -1,1 +1,0 @@
-"""Kubernetes backend: the pod compiler (pure) and ProjectKubeSpawner (needs the `kube` extra)."""

@@ -1,1 +1,0 @@
-"""JupyterHub spawners: one per backend, both compiling the same WorkspacePlan."""

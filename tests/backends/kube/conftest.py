@@ -1,0 +1,130 @@
+"""Fixtures for the Kubernetes distribution: the chart rendered with the demo values, the hub
+configuration built from it, and spawners for demo users (no cluster is contacted)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from cloisonne.backends.kube.config import configure
+from helm_python import Chart
+from traitlets.config import Config
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "helm" / "cloisonne"
+DEMO_VALUES = CHART / "ci" / "demo-values.yaml"
+RELEASE, NAMESPACE = "tre", "cloisonne"
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema.
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+HUB_API = f"http://hub.{NAMESPACE}.svc.cluster.local:8081/hub/api"
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
+
+
+# KubeSpawner loads a client configuration when constructed; give it one that points nowhere
+# (nothing here talks to a cluster). Set at import: kubernetes_asyncio reads KUBECONFIG when
+# it is first imported, which test modules may do at collection.
+_KUBE_DIR = tempfile.mkdtemp(prefix="cloisonne-kubeconfig-")
+Path(_KUBE_DIR, "config").write_text(KUBECONFIG)
+os.environ["KUBECONFIG"] = str(Path(_KUBE_DIR, "config"))
+
+
+def validate_strict(obj: dict[str, Any]) -> None:
+    """Validate against the Kubernetes schemas; strict = unknown fields are errors."""
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    chart = Chart.load(CHART)
+    try:
+        out = chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
+    finally:
+        chart.close()
+    docs = []
+    for path, text in sorted(out.items()):
+        if not path.endswith(".yaml"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                doc.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
+                doc["_template"] = path
+                docs.append(doc)
+    return docs
+
+
+@pytest.fixture(scope="session")
+def demo_values() -> dict[str, Any]:
+    return yaml.safe_load(DEMO_VALUES.read_text())
+
+
+@pytest.fixture(scope="session")
+def manifests(demo_values: dict[str, Any]) -> list[dict[str, Any]]:
+    return render(demo_values)
+
+
+@pytest.fixture(scope="session")
+def site_file(manifests: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    (configmap,) = [
+        m for m in manifests if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "hub"
+    ]
+    path = tmp_path_factory.mktemp("hub") / "cloisonne.yaml"
+    path.write_text(configmap["data"]["cloisonne.yaml"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def hub_config(site_file: Path) -> Config:
+    c = Config()
+    configure(c, site_file, {"CLOISONNE_SERVICE_TOKEN": "t", "HUB_DB_PASSWORD": "p"})
+    return c
+
+
+def hub_user(config: Config, name: str, uid: int = 7) -> SimpleNamespace:
+    """A hub user as KubeSpawner sees it, in the groups the chart's config loads."""
+    groups = [
+        SimpleNamespace(name=group, id=index + 1, properties=spec["properties"])
+        for index, (group, spec) in enumerate(config.JupyterHub.load_groups.items())
+        if name in spec["users"]
+    ]
+    return SimpleNamespace(name=name, id=uid, url=f"/user/{name}/", groups=groups)
+
+
+@pytest.fixture(scope="session")
+def spawn(hub_config: Config) -> Callable[..., Any]:
+    """spawn(user, project, fn) -> fn(spawner), run inside an event loop (KubeSpawner needs one)."""
+    from cloisonne.backends.kube.spawner import ProjectKubeSpawner
+
+    def run(user: str, project: str, fn: Callable[[Any], Any]) -> Any:
+        async def main() -> Any:
+            spawner = ProjectKubeSpawner(
+                _mock=True,
+                config=hub_config,
+                user=hub_user(hub_config, user),
+                orm_spawner=SimpleNamespace(name=project, server=None),
+                hub=SimpleNamespace(api_url=HUB_API, public_host="", url="/hub/", base_url="/"),
+            )
+            result = fn(spawner)
+            if asyncio.iscoroutine(result):
+                result = await result
+            await spawner.api.api_client.close()
+            return result
+
+        return asyncio.run(main())
+
+    return run

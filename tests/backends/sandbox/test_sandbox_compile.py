@@ -1,0 +1,122 @@
+"""The pure compilers of the local backend: network layout, nft rules, bwrap command line."""
+
+from __future__ import annotations
+
+import pytest
+from cloisonne.backends.sandbox.bwrap import (
+    SandboxRuntime,
+    bwrap_argv,
+    options_file,
+    passwd_entries,
+)
+from cloisonne.backends.sandbox.network import SiteNetwork, nft_ruleset
+from cloisonne.core.plan import Endpoint, PlanSettings, User, plan_workspace
+from cloisonne.core.projects import Limits, Project
+
+SITE = SiteNetwork("10.243.0.0/16", "cln")
+
+
+def test_slots_are_disjoint_30s_derived_from_the_spawner_id() -> None:
+    a, b = SITE.slot(1), SITE.slot(2)
+    assert (a.host_ip, a.sandbox_ip) == ("10.243.0.5", "10.243.0.6")
+    assert (b.host_ip, b.sandbox_ip) == ("10.243.0.9", "10.243.0.10")
+    assert SITE.hub_ip == "10.243.0.1"
+    last = SITE.slot(SITE.max_slot)
+    assert last.sandbox_ip == "10.243.255.254" and len(last.host_if) <= 15
+    with pytest.raises(ValueError):
+        SITE.slot(0)  # slot 0 is the hub's
+    with pytest.raises(ValueError):
+        SITE.slot(SITE.max_slot + 1)
+
+
+@pytest.mark.parametrize(("subnet", "prefix"), [("10.0.0.0/24", "cln"), ("10.0.0.0/16", "toolong"),
+                                                ("10.0.0.0/16", "A-B"), ("fd00::/64", "cln")])  # fmt: skip
+def test_bad_site_settings(subnet: str, prefix: str) -> None:
+    with pytest.raises(ValueError):
+        SiteNetwork(subnet, prefix)
+
+
+def test_ownership_of_names_is_by_prefix() -> None:
+    assert SITE.owns_netns("cln-12") and not SITE.owns_netns("clt-12")
+    assert not SITE.owns_netns("cln-x") and SITE.owns_table("cln_3") and not SITE.owns_table("cln_")
+
+
+def test_nft_rules_allow_only_listed_endpoints_and_the_server_port() -> None:
+    net = SITE.slot(7)
+    rules = nft_ruleset(net, [Endpoint("10.243.0.1", 8081, "hub API")], 8888)
+    lines = [line.strip() for line in rules.splitlines()]
+    assert f"table inet {net.nft_table} {{" == lines[0]
+    accept_in = [x for x in lines if "accept" in x and x.startswith(f'iifname "{net.host_if}"')]
+    assert accept_in == [
+        f'iifname "{net.host_if}" ct state established,related accept',
+        f'iifname "{net.host_if}" ip daddr 10.243.0.1 tcp dport 8081 ct state new accept  # hub API',
+    ]
+    assert f'iifname "{net.host_if}" counter drop' in lines
+    assert f'oifname "{net.host_if}" counter drop' in lines
+    assert (
+        f'oifname "{net.host_if}" ip daddr {net.sandbox_ip} tcp dport 8888 ct state new accept'
+        in lines
+    )
+    # Every rule names this sandbox's interface: tables of different servers never interfere.
+    rule_lines = [x for x in lines if "accept" in x or "drop" in x]
+    assert all(net.host_if in x for x in rule_lines if "policy" not in x)
+
+
+def make_plan(gpus: int = 0):
+    settings = PlanSettings(
+        "/srv/ds", "/srv/homes", "/srv/shared", Endpoint("10.243.0.1", 8081, "hub")
+    )
+    project = Project(id="cardio", datasets=("dcir",), limits=Limits(gpus=gpus))
+    return plan_workspace(project, User("alice", 200001), settings, project_index=2)
+
+
+def test_bwrap_binds_plan_mounts_and_switches_uid_without_capabilities() -> None:
+    runtime = SandboxRuntime(system_paths=("/usr", "/etc", "/work/repo/.venv"),
+                             passwd_file="/run/x/passwd", group_file="/run/x/group")  # fmt: skip
+    argv = bwrap_argv(make_plan(), runtime, ["jupyterhub-singleuser"])
+    joined = " ".join(argv)
+    assert argv[0] == "bwrap" and "--die-with-parent" not in argv
+    for flag in ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session", "--clearenv"):
+        assert flag in argv
+    assert "--ro-bind /srv/ds/dcir /data/dcir" in joined
+    assert "--bind /srv/homes/cardio/alice /home/alice" in joined
+    assert "--bind /srv/shared/cardio /shared" in joined
+    assert "--ro-bind /work/repo/.venv /work/repo/.venv" in joined
+    # parents of a bound path are created traversable (bwrap would make them 0700)
+    assert "--perms 0755 --dir /work" in joined and "--perms 0755 --dir /work/repo" in joined
+    assert "--ro-bind /run/x/passwd /etc/passwd" in joined
+    assert "--perms 1777 --tmpfs /tmp" in joined and "--perms 1777 --tmpfs /dev/shm" in joined
+    assert "--proc /proc" in joined and "--dev /dev" in joined
+    tail = argv[argv.index("setpriv") :]
+    assert tail == ["setpriv", "--reuid=200001", "--regid=300002", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+                    "jupyterhub-singleuser"]  # fmt: skip
+    assert "--dev-bind" not in argv
+
+
+def test_gpu_devices_only_when_granted_and_present() -> None:
+    runtime = SandboxRuntime(gpu_devices=("/dev/nvidia0", "/dev/nvidiactl"))
+    assert "--dev-bind" not in bwrap_argv(make_plan(gpus=0), runtime, ["x"])
+    argv = bwrap_argv(make_plan(gpus=1), runtime, ["x"])
+    assert " ".join(argv).count("--dev-bind") == 2
+    assert "--dev-bind" not in bwrap_argv(make_plan(gpus=1), SandboxRuntime(), ["x"])
+
+
+def test_environment_is_rebuilt_from_the_plan_only() -> None:
+    argv = bwrap_argv(make_plan(), SandboxRuntime(), ["x"])
+    pairs = {argv[i + 1]: argv[i + 2] for i, a in enumerate(argv) if a == "--setenv"}
+    assert pairs == make_plan().env_dict()
+
+
+def test_passwd_names_only_the_workspace_user() -> None:
+    passwd, group = passwd_entries(make_plan())
+    assert "alice:x:200001:300002:" in passwd and len(passwd.splitlines()) == 3
+    assert group.splitlines()[1] == "cardio:x:300002:alice"
+
+
+def test_bwrap_options_move_to_a_descriptor_and_the_command_stays() -> None:
+    options, rest = options_file(["bwrap", "--setenv", "TOKEN", "s3cr3t", "--", "setpriv", "x"])
+    assert options == b"--setenv\0TOKEN\0s3cr3t\0"
+    assert rest == ["--", "setpriv", "x"]
+    with pytest.raises(ValueError, match="bwrap command line"):
+        options_file(["setpriv", "x"])
