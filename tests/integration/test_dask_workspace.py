@@ -15,7 +15,7 @@ def test_dask_cluster_runs_inside_the_workspace(platform: LocalHub) -> None:
             """
             import json
             from distributed import Client, LocalCluster
-            from cloisonne import dask as cdask
+            from cloisonne.workspace import dask as cdask
             with cdask.cluster(n_workers=1, threads_per_worker=1, memory_limit='200MB') as cluster:
                 with Client(cluster) as client:
                     total = client.submit(sum, range(101)).result(timeout=60)
