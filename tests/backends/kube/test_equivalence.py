@@ -226,8 +226,8 @@ def test_sandbox_and_pod_compile_the_same_plan(tmp_path: Path) -> None:
         pids = int((base["pids"] / "pids.max").read_text())
         assert (cpu, memory, pids) == pod["limits"][:3]
 
-        # Allowlist from the nftables ruleset.
+        # Allowlist from the nftables elements.
         net = network.SiteNetwork().slot(index)
-        rules = network.nft_ruleset(net, plan.allow, 8888)
-        allowed = re.findall(r"ip daddr (\S+) tcp dport (\d+) ct state new accept  #", rules)
+        elements = network.server_elements(net, plan.allow, 8888)["allowed_in"]
+        allowed = [re.match(r'"\S+" \. (\S+) \. (\d+) ', e).groups() for e in elements]
         assert [(h, int(p)) for h, p in allowed] == pod["allow"]

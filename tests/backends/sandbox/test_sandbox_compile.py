@@ -9,7 +9,14 @@ from cloisonne.backends.sandbox.bwrap import (
     options_file,
     passwd_entries,
 )
-from cloisonne.backends.sandbox.network import SiteNetwork, nft_ruleset
+from cloisonne.backends.sandbox.network import (
+    SiteNetwork,
+    add_server_script,
+    elements_of_interface,
+    remove_server_script,
+    server_elements,
+    site_ruleset,
+)
 from cloisonne.core.plan import Endpoint, PlanSettings, User, plan_workspace
 from cloisonne.core.projects import Limits, Project
 
@@ -39,27 +46,47 @@ def test_bad_site_settings(subnet: str, prefix: str) -> None:
 def test_ownership_of_names_is_by_prefix() -> None:
     assert SITE.owns_netns("cln-12") and not SITE.owns_netns("clt-12")
     assert not SITE.owns_netns("cln-x") and SITE.owns_table("cln_3") and not SITE.owns_table("cln_")
+    assert SITE.owns_table("cln_site") and not SITE.owns_table("clnx_site")
 
 
-def test_nft_rules_allow_only_listed_endpoints_and_the_server_port() -> None:
+def test_nft_site_table_confines_only_listed_interfaces() -> None:
+    rules = [line.strip() for line in site_ruleset(SITE).splitlines()]
+    assert rules[0] == f"table inet {SITE.nft_table} {{" and SITE.owns_table(SITE.nft_table)
+    # Interfaces that are not sandboxes are left alone; a sandbox's traffic is dropped unless
+    # it is a reply or a new TCP connection matching an element of its own interface.
+    assert rules.index("iifname != @sandboxes accept") < rules.index("counter drop")
+    assert "iifname . ip daddr . tcp dport @allowed_in ct state new accept" in rules
+    assert "oifname . ip daddr . tcp dport @server_out ct state new accept" in rules
+    assert "iifname @sandboxes counter drop" in rules and "oifname @sandboxes counter drop" in rules
+
+
+def test_nft_elements_allow_only_listed_endpoints_and_the_server_port() -> None:
     net = SITE.slot(7)
-    rules = nft_ruleset(net, [Endpoint("10.243.0.1", 8081, "hub API")], 8888)
-    lines = [line.strip() for line in rules.splitlines()]
-    assert f"table inet {net.nft_table} {{" == lines[0]
-    accept_in = [x for x in lines if "accept" in x and x.startswith(f'iifname "{net.host_if}"')]
-    assert accept_in == [
-        f'iifname "{net.host_if}" ct state established,related accept',
-        f'iifname "{net.host_if}" ip daddr 10.243.0.1 tcp dport 8081 ct state new accept  # hub API',
-    ]
-    assert f'iifname "{net.host_if}" counter drop' in lines
-    assert f'oifname "{net.host_if}" counter drop' in lines
-    assert (
-        f'oifname "{net.host_if}" ip daddr {net.sandbox_ip} tcp dport 8888 ct state new accept'
-        in lines
-    )
-    # Every rule names this sandbox's interface: tables of different servers never interfere.
-    rule_lines = [x for x in lines if "accept" in x or "drop" in x]
-    assert all(net.host_if in x for x in rule_lines if "policy" not in x)
+    elements = server_elements(net, [Endpoint("10.243.0.1", 8081, "hub API")], 8888)
+    assert elements == {
+        "sandboxes": [f'"{net.host_if}"'],
+        "allowed_in": [f'"{net.host_if}" . 10.243.0.1 . 8081 comment "hub API"'],
+        "server_out": [f'"{net.host_if}" . {net.sandbox_ip} . 8888'],
+    }
+    script = add_server_script(SITE, net, [Endpoint("10.243.0.1", 8081, 'a "quoted" purpose')], 1)
+    assert script.splitlines()[0] == f'add element inet cln_site sandboxes {{ "{net.host_if}" }}'
+    assert 'comment "a quoted purpose"' in script  # a purpose cannot break out of the string
+
+
+def test_a_servers_elements_are_found_by_its_interface_only() -> None:
+    listing = {"nftables": [
+        {"table": {"family": "inet", "name": "cln_site"}},
+        {"set": {"name": "sandboxes", "elem": ["cln7h", "cln17h"]}},
+        {"set": {"name": "allowed_in", "elem": [
+            {"elem": {"val": {"concat": ["cln7h", "10.243.0.1", 8081]}, "comment": "hub"}},
+            {"concat": ["cln17h", "10.243.0.1", 8081]},
+        ]}},
+        {"set": {"name": "server_out", "elem": [{"concat": ["cln17h", "10.243.0.70", 8888]}]}},
+    ]}  # fmt: skip
+    found = elements_of_interface(listing, "cln7h")
+    assert found == {"sandboxes": ['"cln7h"'], "allowed_in": ['"cln7h" . 10.243.0.1 . 8081']}
+    script = remove_server_script(SITE, found).splitlines()
+    assert script[-1] == 'delete element inet cln_site sandboxes { "cln7h" }'  # rules go last
 
 
 def make_plan(gpus: int = 0):

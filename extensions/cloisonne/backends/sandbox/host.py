@@ -1,17 +1,30 @@
-"""Changes to the host's network: namespaces, veth pairs and nftables tables.
+"""Changes to the host's network: namespaces, veth pairs and the site's nftables table.
 
 Every function is idempotent (creating what exists or deleting what is gone is not an error),
-so cleanup can safely run more than once, from stop(), poll() and clear_state().
+so cleanup can safely run more than once, from stop(), poll() and clear_state(). Nothing here
+lists the whole ruleset: each ``nft`` call touches only the site's table, whose size does not
+grow with the number of servers beyond a few set elements each.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterable, Sequence
 
 from ...core.plan import Endpoint
-from .network import SANDBOX_IF, ServerNetwork, SiteNetwork, nft_ruleset
+from .network import (
+    SANDBOX_IF,
+    ServerNetwork,
+    SiteNetwork,
+    add_server_script,
+    elements_of_interface,
+    remove_server_script,
+    site_ruleset,
+)
+
+_site_table_lock = threading.Lock()  # spawns run in threads: create the table once
 
 
 class HostCommandError(RuntimeError):
@@ -38,6 +51,36 @@ def nft_tables() -> list[str]:
     return [item["table"]["name"] for item in data["nftables"] if "table" in item]
 
 
+def site_table(site: SiteNetwork) -> dict | None:
+    """The JSON listing of the site's table, or None when it does not exist."""
+    result = subprocess.run(
+        ["nft", "-j", "list", "table", "inet", site.nft_table], capture_output=True, text=True
+    )
+    return json.loads(result.stdout) if result.returncode == 0 and result.stdout else None
+
+
+def ensure_site_table(site: SiteNetwork) -> None:
+    with _site_table_lock:
+        if site_table(site) is None:
+            run(["nft", "-f", "-"], input=site_ruleset(site))
+
+
+def remove_site_table(site: SiteNetwork) -> None:
+    if site_table(site) is not None:
+        run(["nft", "delete", "table", "inet", site.nft_table], check=False)
+
+
+def server_interfaces(site: SiteNetwork) -> list[str]:
+    """Host interfaces that still have elements in the site's table (servers not cleaned up)."""
+    listing = site_table(site) or {}
+    names = set()
+    for item in listing.get("nftables", []):
+        for elem in (item.get("set") or {}).get("elem", []):
+            value = elem.get("elem", {}).get("val", elem) if isinstance(elem, dict) else elem
+            names.add(value["concat"][0] if isinstance(value, dict) else value)
+    return sorted(names)
+
+
 def links() -> list[str]:
     data = json.loads(run(["ip", "-j", "link", "show"]) or "[]")
     return [item["ifname"] for item in data]
@@ -59,13 +102,16 @@ def remove_hub_link(site: SiteNetwork) -> None:
         run(["ip", "link", "del", site.hub_link], check=False)
 
 
-def create_server_network(net: ServerNetwork, allow: Iterable[Endpoint], port: int) -> None:
-    """Namespace + veth /30 + default route to the host + the server's nft table.
+def create_server_network(
+    site: SiteNetwork, net: ServerNetwork, allow: Iterable[Endpoint], port: int
+) -> None:
+    """Namespace + veth /30 + default route to the host + the server's firewall elements.
 
-    The nft table is loaded first, so the sandbox end is never up without its rules.
+    The elements are added first, so the sandbox end is never up without its rules.
     """
-    remove_server_network(net)  # a leftover from a crash must not be half-reused
-    run(["nft", "-f", "-"], input=nft_ruleset(net, allow, port))
+    remove_server_network(site, net)  # a leftover from a crash must not be half-reused
+    ensure_site_table(site)
+    run(["nft", "-f", "-"], input=add_server_script(site, net, allow, port))
     run(["ip", "netns", "add", net.netns])
     run(["ip", "link", "add", net.host_if, "type", "veth", "peer", "name", net.sandbox_if_tmp])
     run(["ip", "link", "set", net.sandbox_if_tmp, "netns", net.netns])
@@ -82,10 +128,16 @@ def create_server_network(net: ServerNetwork, allow: Iterable[Endpoint], port: i
          "net.ipv6.conf.all.disable_ipv6=1"])  # fmt: skip
 
 
-def remove_server_network(net: ServerNetwork) -> None:
+def remove_server_network(site: SiteNetwork, net: ServerNetwork) -> None:
+    """Interface and namespace first, then the elements: no moment without rules."""
     if link_exists(net.host_if):
         run(["ip", "link", "del", net.host_if], check=False)
     if net.netns in netns_list():
         run(["ip", "netns", "del", net.netns], check=False)
-    if net.nft_table in nft_tables():
-        run(["nft", "delete", "table", "inet", net.nft_table], check=False)
+    listing = site_table(site)
+    if listing is not None:
+        # Found by listing, not recomputed from the plan: settings may have changed since the
+        # server started, and a stale allow element would open a port to the slot's next user.
+        elements = elements_of_interface(listing, net.host_if)
+        if elements:
+            run(["nft", "-f", "-"], input=remove_server_script(site, elements))

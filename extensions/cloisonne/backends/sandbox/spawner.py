@@ -287,7 +287,7 @@ class SandboxSpawner(Spawner):
             os.chmod(self.run_dir / name, 0o644)
         self.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         host.ensure_hub_link(self.site)
-        host.create_server_network(self.network, plan.allow, self.server_port)
+        host.create_server_network(self.site, self.network, plan.allow, self.server_port)
         self.cgroup.create(plan.limits)
 
     async def _launch(self, plan: planlib.WorkspacePlan) -> int:
@@ -415,7 +415,7 @@ class SandboxSpawner(Spawner):
         net = self.network
         self.cgroup.kill_and_remove()
         self._close_journals()  # after the kill: nothing writes to them any more
-        host.remove_server_network(net)
+        host.remove_server_network(self.site, net)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 

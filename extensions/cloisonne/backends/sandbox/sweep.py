@@ -1,4 +1,4 @@
-"""Remove every namespace, interface, nft table and cgroup a hub (name prefix) created.
+"""Remove every namespace, interface, nft element or table and cgroup a hub (prefix) created.
 
 Used by `cloisonne down` and by the tests' teardown, after servers were stopped normally, to
 make sure a crash never leaves anything behind. Only names carrying this hub's prefix are
@@ -29,7 +29,10 @@ def leftovers(site: SiteNetwork) -> dict[str, list[str]]:
             for name in host.links()
             if name.startswith(site.prefix) and name[len(site.prefix) : -1].isdigit()
         ],  # fmt: skip
-        "nft_tables": [t for t in host.nft_tables() if site.owns_table(t)],
+        # Per-server firewall elements in the site's table, and per-server tables of an
+        # earlier version; the site table itself belongs to the hub, like its veth pair.
+        "nft_tables": [f"{site.nft_table}:{i}" for i in host.server_interfaces(site)]
+        + [t for t in host.nft_tables() if site.owns_table(t) and t != site.nft_table],
         "cgroups": cgroups,
     }
 
@@ -41,13 +44,19 @@ def sweep(site: SiteNetwork, *, hub_link: bool = True) -> dict[str, list[str]]:
     names = {Path(p).name for p in found["cgroups"]}
     for name in names:
         SandboxCgroup(layout, name).kill_and_remove()
-    for name in names | set(found["netns"]):
-        slot = int(name.split("-", 1)[1])
-        host.remove_server_network(site.slot(slot))
+    slots = {int(name.split("-", 1)[1]) for name in names | set(found["netns"])}
+    for entry in found["nft_tables"]:
+        table, _, iface = entry.partition(":")
+        if iface and iface[len(site.prefix) : -1].isdigit():
+            slots.add(int(iface[len(site.prefix) : -1]))
+    for slot in sorted(slots):
+        host.remove_server_network(site, site.slot(slot))
     for link in found["links"]:
         host.run(["ip", "link", "del", link], check=False)
     for table in found["nft_tables"]:
-        host.run(["nft", "delete", "table", "inet", table], check=False)
+        if ":" not in table:
+            host.run(["nft", "delete", "table", "inet", table], check=False)
     if hub_link:
         host.remove_hub_link(site)
+        host.remove_site_table(site)
     return found
