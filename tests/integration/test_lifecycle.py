@@ -90,20 +90,36 @@ def test_servers_survive_a_hub_crash() -> None:
     assert cullers_of(hub) == []
 
 
-def test_idle_servers_are_culled() -> None:
-    hub = make_hub("c", cull_timeout=4, cull_every=2)
+def test_the_culler_stops_idle_servers_and_keeps_busy_ones() -> None:
+    hub = make_hub("c", cull_timeout=6, cull_every=2)
     try:
         hub.start()
+        busy = spawn(hub, "alice", "cardio")
         spawn(hub, "dave", "onco")
-        deadline = time.monotonic() + 60
+        spawn(hub, "bob", "onco")
+        idle = {("dave", "onco"), ("bob", "onco")}
+
+        def running() -> set[tuple[str, str]]:
+            return {(u, name) for u in ("alice", "bob", "dave")
+                    for name in hub.api("GET", f"/users/{u}").json()["servers"]}  # fmt: skip
+
+        # alice works in a kernel the whole time, as a researcher does; the others do nothing.
+        deadline, culled_at = time.monotonic() + 90, None
         while time.monotonic() < deadline:
-            if "onco" not in hub.api("GET", "/users/dave").json()["servers"]:
-                break
-            time.sleep(0.5)
+            assert busy.run("print(1 + 1)").strip() == "2"
+            now = running()
+            assert ("alice", "cardio") in now, "a busy server was culled"
+            if not now & idle:
+                culled_at = culled_at or time.monotonic()
+                if time.monotonic() - culled_at > 3 * 6:  # three timeouts more, still busy
+                    break
+            time.sleep(1)
         else:
-            raise AssertionError("the idle server was not culled within 60 s")
-        # Culling is a normal stop: the sandbox and all its resources are gone.
-        assert leftovers(hub.site)["netns"] == []
+            raise AssertionError(f"idle servers still running after 90 s: {running() & idle}")
+        assert hub.api("GET", "/users/alice").json()["servers"]["cardio"]["ready"]
+        # Culling is a normal stop: the idle sandboxes and their resources are gone.
+        assert len(leftovers(hub.site)["netns"]) == 1
+        stop(hub, "alice", "cardio")
     finally:
         found = hub.teardown()
     assert not any(found.values()), found

@@ -183,6 +183,8 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     services: list[dict[str, Any]] = []
     cull_timeout = int(setting(env, "CLOISONNE_CULL_TIMEOUT"))
     cull_every = int(setting(env, "CLOISONNE_CULL_EVERY")) or max(cull_timeout // 2, 1)
+    activity_every = max(1, min(300, cull_timeout // 4))
+    c.JupyterHub.last_activity_interval = activity_every  # the proxy's view of activity, too
     services.append(
         {
             "name": "idle-culler",
@@ -221,6 +223,10 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
             }
         )
     configure_service(c, env, state, site, services, roles)
+    # A workspace reports its activity (kernels, terminals, requests) to the hub well within
+    # the cull timeout: with JupyterHub's default of 300 s a workspace busy under a shorter
+    # timeout looked idle, and the culler stopped it.
+    c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(activity_every)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
 
@@ -277,7 +283,9 @@ def configure_service(
     c.Spawner.server_token_scopes = [
         "users:activity!user", "access:servers!server", f"access:services!service={SERVICE}",
     ]  # fmt: skip
-    c.Spawner.environment = {"CLOISONNE_SERVICE_URL": f"{url}/services/{SERVICE}/"}
+    c.Spawner.environment = {
+        "CLOISONNE_SERVICE_URL": f"{url}/services/{SERVICE}/",
+    }
     if env.get("CLOISONNE_EGRESS_PROBES"):
         c.Spawner.environment["CLOISONNE_EGRESS_PROBES"] = env["CLOISONNE_EGRESS_PROBES"]
     c.SandboxSpawner.service_endpoints = [f"{service_host}:{port}"]
