@@ -54,6 +54,17 @@ def start_up(
     return proc, hub, env
 
 
+def read_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """The output of ``proc`` up to the line holding ``text`` (or its end, or the timeout)."""
+    assert proc.stdout is not None
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        seen.append(proc.stdout.readline())
+        if text in seen[-1]:
+            break
+    return "".join(seen)
+
+
 def pids_from(state: Path) -> list[int]:
     pids = []
     for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid", "s3/run/weed.pid"):
@@ -94,6 +105,14 @@ def test_up_then_stop_removes_everything(how: str) -> None:
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         else:
+            # A hub that dies under `up` is started again and its workspaces are kept; `down`
+            # then still stops everything (it asks `up`, which would otherwise restart it).
+            hub_pid = int((hub.state / "jupyterhub.pid").read_text())
+            os.kill(hub_pid, signal.SIGKILL)
+            assert "The hub is back" in read_until(proc, "The hub is back", 90)
+            assert int((hub.state / "jupyterhub.pid").read_text()) != hub_pid
+            assert "hi" in ws.run("print('hi')"), "the workspace survived the hub's death"
+            assert hub.api("GET", "/users/alice").json()["servers"]["cardio"]["ready"]
             down = subprocess.run([CLOISONNE, "down"], env=env, capture_output=True, text=True,
                                   timeout=120)  # fmt: skip
             assert down.returncode == 0, down.stderr

@@ -24,6 +24,9 @@ from ..hub.config import SETTINGS, setting
 from ..workspace import export as export_cli
 from . import audit_cli
 
+UP_PID_FILE = "up.pid"  # the `cloisonne up` process, which `cloisonne down` asks to stop
+MAX_RESTARTS, RESTART_WINDOW_S = 5, 300  # a hub that dies more often than this stays down
+
 NEEDS_ROOT = (
     "Cloisonné needs root for this: each workspace runs in its own network namespace with "
     "nftables rules and cgroup limits, and is switched to its user's uid; only root can set "
@@ -81,6 +84,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         hub.write_users(DEMO_USERS, DEMO_ADMINS)  # accounts at the embedded OIDC provider
     data_root = data_platform.project_data_root(hub.env(), hub.state)
     provision_demo(specs, state=hub.state, datasets=hub.datasets, data_root=data_root)
+    up_pid_file = hub.state / UP_PID_FILE
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -105,9 +109,25 @@ def cmd_up(args: argparse.Namespace) -> int:
             "\n  Projects: see hub_config/projects.yaml. Stop with Ctrl-C or `make down`.\n",
             flush=True,
         )
-        while not stopping and hub.proc is not None and hub.proc.poll() is None:
+        up_pid_file.write_text(str(os.getpid()))
+        restarts: list[float] = []
+        while not stopping:
             time.sleep(0.5)
+            if stopping or hub.proc is None or hub.proc.poll() is None:
+                continue
+            # The hub died (killed, crashed): start it again. Workspaces, proxy, provider and
+            # store live on and the new hub re-attaches them; only a hub that keeps dying
+            # takes the platform down.
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(restarts) > MAX_RESTARTS:
+                print(f"The hub died {len(restarts)} times in {RESTART_WINDOW_S} s; stopping.")
+                break
+            print(f"The hub exited ({hub.proc.returncode}); restarting it ...", flush=True)
+            hub.start()
+            print("The hub is back; running workspaces were kept.", flush=True)
     finally:
+        up_pid_file.unlink(missing_ok=True)
         print("Stopping workspaces, hub and proxy; removing namespaces, nft tables, cgroups ...")
         found = hub.teardown()
         leftover = {k: v for k, v in found.items() if v}
@@ -136,6 +156,14 @@ def _print_data(hub: Any, data_root: Path) -> None:  # noqa: ANN401 - a LocalHub
 def cmd_down(args: argparse.Namespace) -> int:
     _require_root()
     hub = _hub_from_env()
+    up_pid = _read_pid(hub.state / UP_PID_FILE)
+    if up_pid and _alive(up_pid):
+        # `cloisonne up` restarts a hub that exits: ask it to stop the platform instead.
+        os.kill(up_pid, signal.SIGTERM)
+        for _ in range(1200):
+            if not _alive(up_pid):
+                break
+            time.sleep(0.1)
     pid_file = hub.state / "jupyterhub.pid"
     if pid_file.exists():
         pid = int(pid_file.read_text().strip() or 0)
@@ -210,14 +238,23 @@ def _roles(name: str, specs: list, admins: tuple[str, ...]) -> str:
     return "; ".join(parts) or "no project"
 
 
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+    # A process that has exited but whose parent has not reaped it yet is done ("Z").
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def build_parser() -> argparse.ArgumentParser:
