@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 
 from ...core.plan import Endpoint
-from .network import SANDBOX_IF, ServerNetwork, SiteNetwork, nft_ruleset
+from .network import SANDBOX_IF, ServerNetwork, SiteNetwork, nft_ruleset, sandbox_routes
 
 
 class HostCommandError(RuntimeError):
@@ -60,10 +60,12 @@ def remove_hub_link(site: SiteNetwork) -> None:
 
 
 def create_server_network(net: ServerNetwork, allow: Iterable[Endpoint], port: int) -> None:
-    """Namespace + veth /30 + default route to the host + the server's nft table.
+    """Namespace + veth /30 + host routes to the allowed endpoints only (no default route) +
+    the server's nft table.
 
     The nft table is loaded first, so the sandbox end is never up without its rules.
     """
+    allow = list(allow)
     remove_server_network(net)  # a leftover from a crash must not be half-reused
     run(["nft", "-f", "-"], input=nft_ruleset(net, allow, port))
     run(["ip", "netns", "add", net.netns])
@@ -74,7 +76,8 @@ def create_server_network(net: ServerNetwork, allow: Iterable[Endpoint], port: i
     run([*ns, "addr", "add", f"{net.sandbox_ip}/30", "dev", SANDBOX_IF])
     run([*ns, "link", "set", "lo", "up"])  # kernels talk to their server over loopback
     run([*ns, "link", "set", SANDBOX_IF, "up"])
-    run([*ns, "route", "add", "default", "via", net.host_ip])
+    for route in sandbox_routes(net, allow):
+        run([*ns, "route", *route])
     run(["ip", "addr", "add", f"{net.host_ip}/30", "dev", net.host_if])
     run(["ip", "link", "set", net.host_if, "up"])
     # No IPv6 inside: the rules above are written for IPv4 addresses only.
