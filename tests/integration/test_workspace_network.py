@@ -179,6 +179,8 @@ def test_route_table_has_no_default_only_the_plans_endpoints(
                if gateway != "0.0.0.0"), routes  # fmt: skip
     # the connected /30 is the only other route
     link = str(ipaddress.ip_network(f"{net.sandbox_ip}/30", strict=False).network_address)
-    assert [r for r in routes if r[2] == "0.0.0.0"] == [["eth0", link, "0.0.0.0", "255.255.255.252"]]
+    assert [r for r in routes if r[2] == "0.0.0.0"] == [
+        ["eth0", link, "0.0.0.0", "255.255.255.252"]
+    ]
     # the host's main address has no route: refused inside the sandbox, before any firewall
     assert result["outside"] == "ENETUNREACH"
