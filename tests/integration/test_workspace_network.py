@@ -7,6 +7,7 @@ checks that the workspace reaches none of them, nor another sandbox — while th
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import threading
@@ -141,3 +142,45 @@ def test_proxy_reaches_the_workspace(platform: LocalHub, workspaces) -> None:
     alice, _ = workspaces
     # The proxy (host side) reaches the server: that is the one inbound path.
     assert alice.get("api/status").status_code == 200
+
+
+ROUTES = """
+import errno, json, socket, struct
+routes = []
+with open('/proc/net/route') as f:
+    next(f)
+    for line in f:
+        iface, dest, gateway, flags, _, _, _, mask = line.split()[:8]
+        ip = lambda h: socket.inet_ntoa(struct.pack('<I', int(h, 16)))
+        routes.append([iface, ip(dest), ip(gateway), ip(mask)])
+s = socket.socket()
+s.settimeout(1.5)
+try:
+    s.connect(({main!r}, 80))
+    outside = 'connected'
+except OSError as e:
+    outside = errno.errorcode.get(e.errno, str(e))
+print(json.dumps({{'routes': routes, 'outside': outside}}))
+"""
+
+
+def test_route_table_has_no_default_only_the_plans_endpoints(
+    platform: LocalHub, workspaces
+) -> None:
+    alice, _ = workspaces
+    net = platform.site.slot(platform.spawner_id("alice", "cardio"))
+    result = alice.run_json(ROUTES.format(main=main_address()))
+    routes = result["routes"]
+    assert all(dest != "0.0.0.0" for _, dest, _, _ in routes), routes
+    via_host = {dest for _, dest, gateway, mask in routes if gateway == net.host_ip}
+    assert platform.site.hub_ip in via_host
+    # every routed destination is a single host via the veth's host end
+    assert all(mask == "255.255.255.255" for _, _, gateway, mask in routes
+               if gateway != "0.0.0.0"), routes  # fmt: skip
+    # the connected /30 is the only other route
+    link = str(ipaddress.ip_network(f"{net.sandbox_ip}/30", strict=False).network_address)
+    assert [r for r in routes if r[2] == "0.0.0.0"] == [
+        ["eth0", link, "0.0.0.0", "255.255.255.252"]
+    ]
+    # the host's main address has no route: refused inside the sandbox, before any firewall
+    assert result["outside"] == "ENETUNREACH"

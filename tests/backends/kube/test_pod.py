@@ -72,6 +72,24 @@ def test_restricted_security_context(pods: dict, user: str, project: str) -> Non
     assert not any("hostPath" in v for v in spec["volumes"])
 
 
+@pytest.mark.parametrize(("user", "project"), MEMBERS)
+def test_server_is_pid_1_of_its_own_container_and_never_restarted(
+    pods: dict, user: str, project: str
+) -> None:
+    spec = pods[user, project]["spec"]
+    assert spec["shareProcessNamespace"] is False
+    assert spec["restartPolicy"] == "Never"
+    main = container(pods[user, project])
+    assert main["command"][0] == "jupyterhub-singleuser"  # replaces the image's entrypoint
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["tcpSocket"] == {"port": "notebook-port"}
+        assert main[probe]["periodSeconds"] * main[probe]["failureThreshold"] <= 2
+
+
+def test_hub_polls_workspace_pods_every_second(spawn: Any) -> None:
+    assert spawn("alice", "cardio", lambda s: s.poll_interval) <= 1
+
+
 def test_service_account_token_only_for_dask(pods: dict) -> None:
     assert pods["bob", "cardio"]["spec"]["automountServiceAccountToken"] is False
     assert "serviceAccountName" not in pods["bob", "cardio"]["spec"]

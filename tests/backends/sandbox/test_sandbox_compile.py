@@ -14,6 +14,7 @@ from cloisonne.backends.sandbox.network import (
     add_server_script,
     elements_of_interface,
     remove_server_script,
+    sandbox_routes,
     server_elements,
     site_ruleset,
 )
@@ -147,3 +148,19 @@ def test_bwrap_options_move_to_a_descriptor_and_the_command_stays() -> None:
     assert rest == ["--", "setpriv", "x"]
     with pytest.raises(ValueError, match="bwrap command line"):
         options_file(["setpriv", "x"])
+
+
+def test_sandbox_routes_name_only_the_allowed_endpoints_and_no_default() -> None:
+    net = SiteNetwork("10.243.0.0/16", "cln").slot(3)
+    allow = [
+        Endpoint("10.243.0.1", 8081, "hub API"),
+        Endpoint("10.243.0.1", 8090, "service"),  # same host, second port: one route
+        Endpoint("192.0.2.7", 9000, "S3"),
+    ]
+    routes = sandbox_routes(net, allow)
+    assert routes == [
+        ["add", "10.243.0.1/32", "via", net.host_ip, "dev", "eth0"],
+        ["add", "192.0.2.7/32", "via", net.host_ip, "dev", "eth0"],
+    ]
+    assert not any("default" in r or "0.0.0.0/0" in r for r in routes)
+    assert sandbox_routes(net, []) == []

@@ -389,15 +389,37 @@ def pod_manifest(
             "labels": {**labels, **plan_labels(plan)},
             "annotations": {**annotations, **plan_annotations(plan)},
         },
-        "spec": pod_spec(
-            plan,
-            kube,
-            command=command,
-            env=env,
-            ports=[("notebook-port", port)],
-            secret_name=secret_name,
+        "spec": separate_server(
+            pod_spec(
+                plan,
+                kube,
+                command=command,
+                env=env,
+                ports=[("notebook-port", port)],
+                secret_name=secret_name,
+            )
         ),
     }
+
+
+def separate_server(spec: dict[str, Any]) -> dict[str, Any]:
+    """What keeps a workspace's server out of its user code's reach in the pod (issue 11.1).
+
+    The container's ``command`` replaces the image's entrypoint, so the server is PID 1 of the
+    container's PID namespace: the kernel never delivers SIGKILL/SIGSTOP sent from inside to it,
+    and when it exits every process of the container dies with it, so nothing is left to bind
+    its port. ``shareProcessNamespace: false`` keeps it so (a shared namespace would make the
+    pause container PID 1 and the server an ordinary, killable process). ``restartPolicy:
+    Never``: a dead server fails the pod, which KubeSpawner reports stopped, instead of the
+    kubelet quietly starting a second server under the first one's route; the liveness probe
+    on the server's port fails the pod the same way if the server stops answering.
+    """
+    probe = {"tcpSocket": {"port": "notebook-port"}, "periodSeconds": 1, "failureThreshold": 2}
+    (main,) = spec["containers"]
+    containers = [{**main, "livenessProbe": {**probe, "initialDelaySeconds": 5},
+                   "readinessProbe": probe}]  # fmt: skip
+    return {**spec, "shareProcessNamespace": False, "restartPolicy": "Never",
+            "containers": containers}  # fmt: skip
 
 
 def dask_pod_spec(

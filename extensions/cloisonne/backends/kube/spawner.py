@@ -346,6 +346,13 @@ class ProjectKubeSpawner(KubeSpawner):
         )
         return to_v1(pod, "V1Pod", self.api.api_client)
 
+    @default("poll_interval")
+    def _default_poll_interval(self) -> float:
+        # poll() reads KubeSpawner's pod reflector (a watch), not the API server: checking
+        # every second costs nothing and reports a failed pod (a dead server, see
+        # pod.separate_server) within the 2 s the hub must know it in.
+        return 1
+
     @default("after_pod_created_hook")
     def _default_after_pod_created_hook(self) -> Any:
         return _adopt_token_secret

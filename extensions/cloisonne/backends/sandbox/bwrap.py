@@ -51,9 +51,14 @@ def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[s
     (tokens, paths) leaks in except what the spawner passes deliberately through the plan.
     """
     # No --die-with-parent: a workspace must outlive a hub restart.
+    # --as-pid-1: the server (setpriv execs it) is PID 1 of the sandbox's PID namespace, not a
+    # child of bwrap's reaper. The kernel never delivers SIGKILL or SIGSTOP sent from inside the
+    # namespace to its PID 1, nor any signal PID 1 has no handler for; and when PID 1 exits the
+    # kernel kills every process left in the namespace. So user code cannot kill the server,
+    # and nothing of it survives the server to bind the server's port and impersonate it.
     argv = ["bwrap"]
     argv += [
-        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--hostname", runtime.hostname,
         "--new-session",
         "--clearenv",

@@ -21,6 +21,7 @@ from .network import (
     add_server_script,
     elements_of_interface,
     remove_server_script,
+    sandbox_routes,
     site_ruleset,
 )
 
@@ -105,10 +106,12 @@ def remove_hub_link(site: SiteNetwork) -> None:
 def create_server_network(
     site: SiteNetwork, net: ServerNetwork, allow: Iterable[Endpoint], port: int
 ) -> None:
-    """Namespace + veth /30 + default route to the host + the server's firewall elements.
+    """Namespace + veth /30 + host routes to the allowed endpoints only (no default route) +
+    the server's firewall elements.
 
     The elements are added first, so the sandbox end is never up without its rules.
     """
+    allow = list(allow)
     remove_server_network(site, net)  # a leftover from a crash must not be half-reused
     ensure_site_table(site)
     run(["nft", "-f", "-"], input=add_server_script(site, net, allow, port))
@@ -120,7 +123,8 @@ def create_server_network(
     run([*ns, "addr", "add", f"{net.sandbox_ip}/30", "dev", SANDBOX_IF])
     run([*ns, "link", "set", "lo", "up"])  # kernels talk to their server over loopback
     run([*ns, "link", "set", SANDBOX_IF, "up"])
-    run([*ns, "route", "add", "default", "via", net.host_ip])
+    for route in sandbox_routes(net, allow):
+        run([*ns, "route", *route])
     run(["ip", "addr", "add", f"{net.host_ip}/30", "dev", net.host_if])
     run(["ip", "link", "set", net.host_if, "up"])
     # No IPv6 inside: the rules above are written for IPv4 addresses only.

@@ -99,6 +99,22 @@ class ServerNetwork:
 SANDBOX_IF = "eth0"
 
 
+def sandbox_routes(net: ServerNetwork, allow: Iterable[Endpoint]) -> list[list[str]]:
+    """``ip route`` arguments (after ``ip -n <netns> route``) for the sandbox: no default route,
+    one host route per distinct allowed endpoint address, via the host end of the veth.
+
+    Defence in depth behind the nft table: a packet to anything the plan does not name has no
+    route and fails in the sandbox itself (ENETUNREACH), even if the host's firewall were
+    flushed. The /30 to the host end is the interface's own connected route.
+    """
+    hosts = dict.fromkeys(str(ipaddress.ip_address(e.host)) for e in allow)
+    return [
+        ["add", f"{host}/32", "via", net.host_ip, "dev", SANDBOX_IF]
+        for host in hosts
+        if host != net.host_ip
+    ]
+
+
 # The sets of the site table: every element starts with a server's host interface, which is
 # how a server's elements are found again when it stops.
 SANDBOXES, ALLOWED_IN, SERVER_OUT = "sandboxes", "allowed_in", "server_out"

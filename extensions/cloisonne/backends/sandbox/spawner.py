@@ -11,6 +11,9 @@ Lifecycle notes that shaped this code:
   waiting out its own exponential backoff.
 - The server runs in its own session with its output in a log file: it survives a hub restart
   and poll() re-attaches to it through its cgroup.
+- The server is PID 1 of its sandbox (see bwrap.py): if it dies, for whatever reason, the
+  sandbox dies with it, and a pidfd on the sandbox's outermost process tells the hub at once
+  (poll_and_notify: route removed, server reported stopped), not at the next 30 s poll.
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ class SandboxSpawner(Spawner):
         "over HTTP, a round trip per guarded read.",
     )
     pid = Integer(0)
+    _pidfd: int | None = None
 
     @default("system_paths")
     def _default_system_paths(self) -> list[str]:
@@ -263,6 +267,7 @@ class SandboxSpawner(Spawner):
             await asyncio.to_thread(self._cleanup)
             self.pid = 0
             raise
+        self._watch(self.pid)
         return f"http://{net.sandbox_ip}:{self.server_port}"
 
     def _prepare_host(self, plan: planlib.WorkspacePlan) -> None:
@@ -382,22 +387,55 @@ class SandboxSpawner(Spawner):
                 await asyncio.sleep(self.ready_poll_interval)
         raise TimeoutError(f"The workspace server did not answer within {self.start_timeout} s")
 
+    def _watch(self, pid: int) -> None:
+        """Notify the hub the moment the sandbox's outermost process (bwrap, whose exit follows
+        the server's) exits. A pidfd works for a child of this hub and, after a hub restart,
+        for a sandbox started by an earlier hub alike."""
+        self._unwatch()
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return
+        loop = asyncio.get_running_loop()
+
+        def exited() -> None:
+            self._unwatch()
+            if self._poll_callback is not None:  # the hub polls us: it did not ask us to stop
+                asyncio.ensure_future(self.poll_and_notify())
+
+        loop.add_reader(fd, exited)
+        self._pidfd = fd
+
+    def _unwatch(self) -> None:
+        fd, self._pidfd = self._pidfd, None
+        if fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
     async def poll(self) -> int | None:
         if self.orm_spawner is None:
             return 0
         try:
-            alive = bool(self.cgroup.pids())
+            pids = self.cgroup.pids()
         except (ValueError, RuntimeError):
-            alive = False
+            pids = set()
+        # alive while the sandbox's outermost process is (the server is PID 1 inside it);
+        # a sandbox from before pids were recorded: while its cgroup has processes
+        alive = (self.pid in pids) if self.pid else bool(pids)
         if alive:
+            if self._pidfd is None and self.pid:
+                self._watch(self.pid)  # re-attach after a hub restart
             return None
         if self.pid:
             self.log.info("Sandbox of %s is gone; cleaning up", self._log_name)
+        self._unwatch()
         await asyncio.to_thread(self._cleanup)
         self.pid = 0
         return 0
 
     async def stop(self, now: bool = False) -> None:
+        self._unwatch()
         cgroup = self.cgroup
         if not now and cgroup.pids():
             cgroup.signal_all(signal.SIGTERM)
