@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from cloisonne.backends.kube.config import configure
+from cloisonne.hub.kube import configure, load_site, site_projects
 from helm_python import Chart
 from traitlets.config import Config
 
@@ -91,22 +91,32 @@ def site_file(manifests: list[dict[str, Any]], tmp_path_factory: pytest.TempPath
 @pytest.fixture(scope="session")
 def hub_config(site_file: Path) -> Config:
     c = Config()
-    configure(c, site_file, {"CLOISONNE_SERVICE_TOKEN": "t", "HUB_DB_PASSWORD": "p"})
+    env = {"CLOISONNE_SERVICE_TOKEN": "t", "HUB_DB_PASSWORD": "p"}
+    configure(c, site_file, env, prepare_db=False)  # the demo's PostgreSQL is not here
     return c
 
 
-def hub_user(config: Config, name: str, uid: int = 7) -> SimpleNamespace:
-    """A hub user as KubeSpawner sees it, in the groups the chart's config loads."""
+@pytest.fixture(scope="session")
+def site_specs(site_file: Path) -> list[Any]:
+    return site_projects(load_site(site_file))
+
+
+def hub_user(specs: list[Any], name: str, uid: int = 7) -> SimpleNamespace:
+    """A hub user as KubeSpawner sees it, in the project groups the chart's projects name
+    (on a real hub the provider's groups claim puts them there at login)."""
     groups = [
-        SimpleNamespace(name=group, id=index + 1, properties=spec["properties"])
-        for index, (group, spec) in enumerate(config.JupyterHub.load_groups.items())
-        if name in spec["users"]
+        # ids as the hub gives them: each project's group, then its leads group
+        SimpleNamespace(
+            name=spec.project.id, id=2 * index + 1, properties=spec.project.to_properties()
+        )
+        for index, spec in enumerate(specs)
+        if name in spec.members
     ]
     return SimpleNamespace(name=name, id=uid, url=f"/user/{name}/", groups=groups)
 
 
 @pytest.fixture(scope="session")
-def spawn(hub_config: Config) -> Callable[..., Any]:
+def spawn(hub_config: Config, site_specs: list[Any]) -> Callable[..., Any]:
     """spawn(user, project, fn) -> fn(spawner), run inside an event loop (KubeSpawner needs one)."""
     from cloisonne.backends.kube.spawner import ProjectKubeSpawner
 
@@ -115,7 +125,7 @@ def spawn(hub_config: Config) -> Callable[..., Any]:
             spawner = ProjectKubeSpawner(
                 _mock=True,
                 config=hub_config,
-                user=hub_user(hub_config, user),
+                user=hub_user(site_specs, user),
                 orm_spawner=SimpleNamespace(name=project, server=None),
                 hub=SimpleNamespace(api_url=HUB_API, public_host="", url="/hub/", base_url="/"),
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import helm_python
 import pytest
-from cloisonne.backends.kube.config import ADMIN_ROLE
+from cloisonne.hub.common import ADMIN_ROLE
 from jupyterhub.scopes import expand_scopes
 
 from .conftest import CHART, NAMESPACE, render, validate_strict
@@ -278,46 +278,19 @@ def test_notes_render(demo_values: dict) -> None:
     assert "onco: namespace cloisonne-onco, 1 GPU(s) per workspace, Dask" in notes
 
 
-def test_rendered_jupyterhub_config_runs(
-    manifests: list, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The hub's jupyterhub_config.py, as the ConfigMap mounts it, configures the hub."""
-    from traitlets.config import Config
-
-    (configmap,) = [m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "hub"]
-    for name, text in configmap["data"].items():
-        (tmp_path / name).write_text(text)
-    monkeypatch.setenv("CLOISONNE_SITE_CONFIG", str(tmp_path / "cloisonne.yaml"))
-    c = Config()
-    code = compile((tmp_path / "jupyterhub_config.py").read_text(), "jupyterhub_config.py", "exec")
-    exec(code, {"c": c})
-    assert c.JupyterHub.spawner_class == "cloisonne.backends.kube.spawner.ProjectKubeSpawner"
-    assert c.JupyterHub.hub_connect_url == f"http://hub.{NAMESPACE}.svc.cluster.local:8081"
-    assert c.JupyterHub.authenticator_class == "generic-oauth"
-    assert c.GenericOAuthenticator.allowed_groups >= {"cardio", "cardio-leads", "tre-admins"}
-    assert c.ProjectKubeSpawner.project_namespace_template == "cloisonne-{project}"
-    assert c.JupyterHub.db_url.startswith("postgresql+psycopg://jupyterhub:@postgres.")
-
-
-def test_schema_closes_every_object() -> None:
-    """values.schema.json refuses unknown keys at every level it describes."""
-    import json
-
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    open_objects = []
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            if "properties" in node and node.get("additionalProperties") is not False:
-                open_objects.append(path)
-            for key, value in node.items():
-                # if/then only add conditions to an object described (and closed) above.
-                if key not in ("if", "then"):
-                    walk(value, f"{path}/{key}")
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{path}/{i}")
-
-    walk(schema, "")
-    assert open_objects == []
-    assert schema["additionalProperties"] is False
+def test_hub_config_is_the_shared_one(hub_config: Any) -> None:
+    """The chart's hub has the local hub's authenticator, gate, audit hooks and service roles
+    (a real hub started from the rendered chart: tests/integration/test_chart_hub.py)."""
+    hub = hub_config.JupyterHub
+    assert hub.spawner_class == "cloisonne.backends.kube.spawner.ProjectKubeSpawner"
+    assert hub.hub_connect_url == f"http://hub.{NAMESPACE}.svc.cluster.local:8081"
+    assert hub.authenticator_class == "cloisonne.hub.oidc.CloisonneOIDCAuthenticator"
+    assert "load_groups" not in hub  # JupyterHub refuses it with manage_groups
+    auth = hub_config.CloisonneOIDCAuthenticator
+    assert auth.manage_groups and auth.admin_group == "tre-admins"
+    assert auth.projects == ["cardio", "onco", "rare-disease"]
+    assert callable(hub.named_server_limit_per_user)
+    assert callable(hub_config.Spawner.pre_spawn_hook)
+    assert callable(hub_config.Authenticator.post_auth_hook)
+    assert hub_config.ProjectKubeSpawner.project_namespace_template == "cloisonne-{project}"
+    assert hub.db_url.startswith("postgresql+psycopg://jupyterhub:p@postgres.")
