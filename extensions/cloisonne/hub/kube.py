@@ -25,6 +25,21 @@ __all__ = ["ADMIN_ROLE", "configure", "load_site", "site_from_yaml", "site_proje
 SPAWNER = "cloisonne.backends.kube.spawner.ProjectKubeSpawner"
 WORKSPACE_PORT = 8888  # the port the chart's NetworkPolicies open to the proxy and hub
 GROUPS_KEY_PREFIX = "oauth_user."
+# Chart values that fill a Site setting (tests/backends/kube/test_site_schema.py checks them
+# against values.schema.json and the traits, so the two cannot drift).
+CHART_SETTINGS = {
+    "hub.db": "db_url",
+    "hub.adminGroups": "oidc_admin_group",
+    "auth.oidc.issuer": "oidc_issuer",
+    "auth.oidc.clientId": "oidc_client_id",
+    "auth.oidc.clientSecretRef": "oidc_client_secret",
+    "auth.oidc.usernameClaim": "oidc_username_claim",
+    "auth.oidc.groupsKey": "oidc_groups_claim",
+}
+# Chart values of the Kubernetes side only: where the provider's endpoints and the callback are
+# (the local platform discovers them), and the scopes asked for.
+CHART_ONLY = ("auth.oidc.authorizeUrl", "auth.oidc.tokenUrl", "auth.oidc.userdataUrl",
+              "auth.oidc.callbackUrl", "auth.oidc.scope")  # fmt: skip
 
 
 def load_site(path: str | Path) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class Site(HasTraits):
         "",
         help="module:callable receiving the authenticator's membership events (default: "
         "the audit log).",
-    ).tag(backend="both")
+    ).tag(backend="local")
 
     # --- local backend ----------------------------------------------------------------------
     state = Unicode("/var/lib/cloisonne", help="State folder: hub database, homes, logs.").tag(
@@ -269,31 +269,8 @@ def default_text(trait: TraitType) -> str:
     return _env_text(trait.default())
 
 
-def reference_markdown() -> str:
-    """docs/configuration.md, generated from the traits (``cloisonne settings --markdown``)."""
-    lines = [
-        "# Configuration reference",
-        "",
-        "Generated from `cloisonne.hub.site.Site` by `cloisonne settings --markdown`; do not",
-        "edit by hand (a test checks that this file is current).",
-        "",
-        "The local platform reads each setting from the environment variable named here;",
-        "the Kubernetes chart renders its values into `cloisonne.yaml`, which fills the same",
-        "settings (see docs/deploy-kubernetes.md). Settings marked *local* only exist on the",
-        "single-machine backend.",
-        "",
-        "| variable | backend | type | default | meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for name, trait, backend in described():
-        default = "" if trait.metadata.get("secret") else default_text(trait)
-        default = default.replace(str(REPO), "<repo>")
-        help_text = " ".join(trait.help.split()).replace("|", "\\|")
-        lines.append(
-            f"| `{env_name(name)}` | {backend} | {type_name(trait)} | `{default}` | {help_text} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 # Compatibility for callers that still read settings by variable name.
-SETTINGS = {env_name(name): (default_text(t), t.help) for name, t, _ in described()}
+SETTINGS = {
+    env_name(name): (default_text(t), " ".join(t.help.split())) for name, t, _ in described()
+}
+SECRET_SETTINGS = {env_name(name) for name, t, _ in described() if t.metadata.get("secret")}

@@ -20,7 +20,9 @@ from typing import Any
 
 from ..core.projects import ProjectError, load_projects
 from ..data import cli as data_cli
+from ..hub import site
 from ..hub.config import SETTINGS, setting
+from ..hub.reference import reference_markdown
 from ..workspace import export as export_cli
 from . import audit_cli
 
@@ -224,8 +226,13 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    """The settings from the Site traits: current values, or the docs' reference table."""
+    if args.markdown:
+        print(reference_markdown(), end="")
+        return 0
     for name, (default, help_text) in SETTINGS.items():
-        print(f"{name}={os.environ.get(name, default)}\n    {help_text}")
+        value = "(set)" if os.environ.get(name) and name in site.SECRET_SETTINGS else None
+        print(f"{name}={value or os.environ.get(name, default)}\n    {help_text}")
     return 0
 
 
@@ -271,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--datasets", help="also check that dataset folders exist here")
     p.set_defaults(func=cmd_validate)
-    sub.add_parser("settings", help="list hub settings").set_defaults(func=cmd_settings)
+    p = sub.add_parser("settings", help="list the site's settings (docs/configuration.md)")
+    p.add_argument("--markdown", action="store_true", help="print docs/configuration.md")
+    p.set_defaults(func=cmd_settings)
     audit_cli.add_parser(sub)
     data_cli.add_parser(sub)
     export_cli.add_parser(sub)
