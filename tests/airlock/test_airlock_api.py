@@ -279,7 +279,8 @@ async def test_recover_checks_requests_whose_checks_never_ran(svc) -> None:
     digest = svc.airlock.blobs.put(SAFE_CSV)
     made = new_request(id="r-crashed", project=Project("cardio"), requester=Actor("alice"),
                        files=[RequestFile("t.csv", digest, len(SAFE_CSV))], now=now())  # fmt: skip
-    svc.airlock.repo.insert(made.request, open_key="k")  # the service died before its checks
+    with svc.airlock.repo.engine.begin() as conn:  # the service died before its checks
+        conn.execute(svc.airlock.repo.insert_statement(made.request, open_key="k"))
     await svc.airlock.recover()
     view = svc.airlock.get("r-crashed", Actor("alice"))
     assert view["state"] == "checked" and view["files"][0]["check_status"] == "pass"

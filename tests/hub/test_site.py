@@ -31,6 +31,8 @@ def test_environment_fills_the_traits_with_one_parser_per_type() -> None:
         ({"CLOISONNE_HUB_PORT": "http"}, "CLOISONNE_HUB_PORT='http'"),
         ({"CLOISONNE_HUB_PORT": "70000"}, "hub_port"),
         ({"CLOISONNE_S3_PORT": "60000"}, "s3_port"),
+        ({"CLOISONNE_S3_PORT": "80"}, "s3_port"),
+        ({"CLOISONNE_S3_PORT": "s3"}, "CLOISONNE_S3_PORT='s3'"),
         ({"CLOISONNE_SUBNET": "10.0.0.0/24"}, "/20 or larger"),
         ({"CLOISONNE_PREFIX": "Prod"}, "prefix 'Prod'"),
         ({"CLOISONNE_OUTFLOW_BUDGET": "lots"}, "outflow_budget"),
@@ -55,3 +57,17 @@ def test_settings_command_lists_every_setting_and_hides_secrets() -> None:
     assert "CLOISONNE_HUB_PORT=9001\n" in out and "CLOISONNE_ADMIN_TOKEN=(set)" in out
     assert "s3cret" not in out
     assert out.count("CLOISONNE_") == len(Site.class_traits())
+
+
+def test_store_on_the_hub_address_by_default() -> None:
+    site = Site.from_env({"CLOISONNE_STATE": "/srv/state"})
+    store = site.s3_store()
+    assert store is not None
+    assert (store.root, store.host, store.ports.s3) == (Path("/srv/state/s3"), "10.243.0.1", 18330)
+    assert site.project_data_path == Path("/srv/state/project-data")
+
+
+def test_store_off_and_unsandboxed() -> None:
+    assert Site.from_env({"CLOISONNE_S3": "off"}).s3_store() is None
+    store = Site.from_env({"CLOISONNE_SPAWNER": "simple", "CLOISONNE_S3_PORT": "20000"}).s3_store()
+    assert store is not None and (store.host, store.ports.s3) == ("127.0.0.1", 20000)

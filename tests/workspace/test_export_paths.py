@@ -50,3 +50,13 @@ def test_snapshot_hashes_the_bytes_sent_and_caps_size(home) -> None:
         snapshot([str(home / "results" / "t.csv")], max_file=2, home=home)
     with pytest.raises(ExportError, match="at least one file"):
         snapshot([], home=home)
+
+
+def test_client_cap_is_the_services_setting_parsed_the_same_way(monkeypatch) -> None:
+    from cloisonne.workspace import export
+
+    monkeypatch.setenv("CLOISONNE_AIRLOCK_MAX_FILE", "5M")  # the hub passes the service's cap
+    assert export._max_file() == 5 * 1024**2  # was 100 MiB whatever the setting said
+    monkeypatch.setenv("CLOISONNE_AIRLOCK_MAX_FILE", "lots")
+    with pytest.raises(export.ExportError, match="CLOISONNE_AIRLOCK_MAX_FILE"):
+        export._max_file()

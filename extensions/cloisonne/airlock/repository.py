@@ -28,7 +28,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from .codec import request_from_dict, request_to_dict
 from .model import FINAL_STATES, Request, State
@@ -56,12 +55,6 @@ CLOSED_STATES = FINAL_STATES | {State.RELEASED}
 
 class Conflict(RuntimeError):
     """The request changed since it was read (another action got there first)."""
-
-
-class Duplicate(RuntimeError):
-    def __init__(self, existing_id: str) -> None:
-        super().__init__(f"the same request is already open: {existing_id}")
-        self.existing_id = existing_id
 
 
 @dataclass(frozen=True)
@@ -111,17 +104,6 @@ class Repository:
             return conn.execute(
                 select(requests_table.c.id).where(requests_table.c.open_key == open_key)
             ).scalar()
-
-    def insert(self, request: Request, open_key: str) -> None:
-        """Add a new request on its own (no audit events). Raises ``Duplicate``."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(self.insert_statement(request, open_key))
-        except IntegrityError:
-            existing = self.duplicate_of(open_key)
-            if existing is None:
-                raise
-            raise Duplicate(existing) from None
 
     def get(self, request_id: str) -> Stored | None:
         with self.engine.connect() as conn:

@@ -42,9 +42,6 @@ class BlobStore:
             raise StorageError(f"not a SHA-256: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
-    def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
-
     def put(self, data: bytes) -> str:
         """Store ``data``; return its SHA-256. Returns only once the bytes are on disk."""
         digest = hashlib.sha256(data).hexdigest()

@@ -18,14 +18,15 @@ from typing import Any
 
 import yaml
 
+from . import values
+from .values import format_size
+
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 LEADS_SUFFIX = "-leads"
 PROJECT_KIND = "project"
 
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 
 # Bounds keep a typo ("memory: 2" meaning 2 bytes, "cpu: 200") from producing a useless or
 # host-starving workspace.
@@ -137,22 +138,10 @@ class ProjectSpec:
 
 
 def parse_size(value: object, *, field: str) -> int:
-    if isinstance(value, bool):
-        raise ProjectError(f"expected a size such as '2G', got {value!r}", field=field)
-    if isinstance(value, int):
-        return value
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ProjectError(f"expected a size such as '2G' or '512M', got {value!r}", field=field)
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.upper()])
-
-
-def format_size(n: int) -> str:
-    for unit in ("T", "G", "M", "K"):
-        if n % _UNITS[unit] == 0:
-            return f"{n // _UNITS[unit]}{unit}"
-    return str(n)
+    try:
+        return values.parse_size(value)
+    except ValueError as exc:
+        raise ProjectError(str(exc), field=field) from None
 
 
 def _as_list(value: object, *, field: str) -> list[str]:
@@ -193,10 +182,10 @@ def _as_number(value: object, kind: type, *, field: str, low: float, high: float
 def _parse_egress(items: list[str]) -> tuple[Egress, ...]:
     out = []
     for item in items:
-        host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ProjectError(f"expected 'host:port', got {item!r}", field="egress")
-        out.append(Egress(host, int(port)))
+        try:
+            out.append(Egress(*values.parse_host_port(item)))
+        except ValueError as exc:
+            raise ProjectError(str(exc), field="egress") from None
     return tuple(out)
 
 

@@ -14,20 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.projects import ProjectError, load_projects, project_from_properties
+from .layout import layout
 
 DEFAULT_STATE = Path("state")
 DEFAULT_PROJECTS = Path("hub_config/projects.yaml")
-
-
-def layout(state: Path) -> dict[str, Path]:
-    """Where data lives on the local platform (the Helm chart maps the same roles to PVCs)."""
-    return {
-        "datasets": state / "datasets",  # warehouses (hub side, never mounted as such)
-        "project_data": state / "project-data",  # <project>/: mounted read-only at /data
-        "keys": state / "hub" / "data-keys",  # <project>.key, 0600
-        "audit": state / "hub" / "data-audit.jsonl",  # until the audit service is wired in
-        "s3": state / "s3",  # SeaweedFS data, config, certificates
-    }
 
 
 def _progress_bar(enabled: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:

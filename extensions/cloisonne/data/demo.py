@@ -12,6 +12,7 @@ from pathlib import Path
 from ..core.projects import ProjectSpec
 from .audit import JsonlAudit
 from .keys import project_key
+from .layout import layout
 from .provision import provision
 from .schema import WAREHOUSE_MANIFEST
 from .synth import write_warehouse
@@ -26,7 +27,6 @@ def provision_demo(
 ) -> list[str]:
     """Write the demo warehouse if missing and provision the projects that read it (keys and
     audit file where ``cloisonne data provision`` keeps them)."""
-    from .cli import layout
 
     paths = layout(state)
     wanted = [s.project for s in specs if s.project.extract is not None

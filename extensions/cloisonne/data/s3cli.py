@@ -7,12 +7,11 @@ import json
 import shlex
 import sys
 
+from .layout import layout
 from .s3 import DEFAULT_BASE_PORT, S3Error, S3Store, StorePorts, workspace_env
 
 
 def _store(args: argparse.Namespace) -> S3Store:
-    from .cli import layout
-
     return S3Store(
         args.s3_root or layout(args.state)["s3"],
         host=args.host,

@@ -1,2 +1,2 @@
 """The JupyterHub process: its configuration, OIDC authenticator, group sync and hub audit events;
-imports core, audit, data and backends (and, lazily, platform: see pyproject's contracts)."""
+imports core, audit, data and backends, never platform (operator tooling)."""

@@ -1,7 +1,9 @@
-"""Everything hub_config/jupyterhub_config.py sets, as one testable function.
+"""The local platform's hub: hub_config/jupyterhub_config.py calls ``configure(c)``.
 
-Site settings come from environment variables (documented in SETTINGS) so that `make up`,
-the tests and the benchmarks can run several hubs on one machine without editing files.
+The settings are a ``Site`` read from environment variables (``Site.from_env``; listed by
+`cloisonne settings`), so that `make up`, the tests and the benchmarks can run several hubs on
+one machine without editing files. What every hub has (gate, audit, OIDC, roles, service) is
+``hub.common.configure_hub``; this module adds the sandbox spawner, the proxy, the culler.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.sandbox import host
-from ..backends.sandbox.network import SiteNetwork
 from ..core.projects import ProjectError, load_projects
 from .common import SERVICE, HubParts, OIDCEndpoints, admin_role, configure_hub
+from .idp_client import ensure_client
 from .site import REPO, SETTINGS, Site, SiteError
 
 __all__ = ["REPO", "SETTINGS", "admin_role", "configure", "setting"]
@@ -76,7 +78,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.SandboxSpawner.subnet = network.subnet
         c.SandboxSpawner.name_prefix = network.prefix
         c.SandboxSpawner.guard = site.guard
-        configure_data(c, env, state, network)
+        configure_data(c, site)
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30
@@ -157,14 +159,15 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     }
     if site.egress_probes:
         c.Spawner.environment["CLOISONNE_EGRESS_PROBES"] = site.egress_probes
+    if env.get("CLOISONNE_AIRLOCK_MAX_FILE"):
+        # the export client refuses files above the service's cap before sending them
+        c.Spawner.environment["CLOISONNE_AIRLOCK_MAX_FILE"] = env["CLOISONNE_AIRLOCK_MAX_FILE"]
 
 
-def configure_data(c: Any, env: Mapping[str, str], state: Path, site: SiteNetwork) -> None:
+def configure_data(c: Any, site: Site) -> None:
     """Each workspace's extract (/data) and S3 bucket; LocalHub runs the store itself."""
-    from ..platform import data_platform as platform
-
-    c.WorkspaceData.project_data_root = str(platform.project_data_root(env, state))
-    store = platform.s3_store(env, state, site)
+    c.WorkspaceData.project_data_root = str(site.project_data_path)
+    store = site.s3_store()
     if store is not None:
         c.WorkspaceData.s3_root = str(store.root)
         c.WorkspaceData.s3_host = store.host
@@ -181,8 +184,6 @@ def oidc_endpoints(site: Site) -> OIDCEndpoints:
         )  # fmt: skip
     # The embedded provider (cloisonne.platform.idp): its endpoints are fixed, its client file
     # holds the secret LocalHub made for the hub.
-    from ..platform.idp import ensure_client
-
     issuer = f"http://127.0.0.1:{site.oidc_port}"
     client = ensure_client(
         site.state_path / "idp", f"{site.bind_url.rstrip('/')}/hub/oauth_callback"

@@ -15,6 +15,9 @@ from typing import Any
 from traitlets import Bool, Enum, HasTraits, Int, TraitError, TraitType, Unicode, validate
 
 from ..backends.sandbox.network import SiteNetwork
+from ..core.values import parse_switch
+from ..data.layout import layout
+from ..data.s3 import S3Store, StorePorts
 
 REPO = Path(__file__).resolve().parents[3]
 ENV_PREFIX = "CLOISONNE_"
@@ -23,18 +26,15 @@ ENV_PREFIX = "CLOISONNE_"
 class Switch(Bool):
     """A boolean that environment variables spell on/off (or true/false, 1/0, yes/no)."""
 
-    WORDS = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False,
-             "yes": True, "no": False}  # fmt: skip
-
     def from_string(self, s: str) -> bool:
-        word = s.strip().lower()
-        if word not in self.WORDS:
-            raise TraitError(f"expected 'on' or 'off', got {s!r}")
-        return self.WORDS[word]
+        try:
+            return parse_switch(s)
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
 
-def _port(default: int, help: str, *, high: int = 65535, local: bool = True) -> Int:
-    return Int(default, min=1, max=high, help=help).tag(backend="local" if local else "both")
+def _port(default: int, help: str, *, low: int = 1, high: int = 65535, local: bool = True) -> Int:
+    return Int(default, min=low, max=high, help=help).tag(backend="local" if local else "both")
 
 
 class Site(HasTraits):
@@ -137,6 +137,7 @@ class Site(HasTraits):
         18330,
         "S3 port of the store; master, volume, filer and admin use the next four (never "
         "reachable from workspaces), each gRPC port is its HTTP port + 10000.",
+        low=1024,
         high=65535 - 10004,
     )
     guard = Switch(True, help="off only for the benchmark that measures the guard's cost.").tag(
@@ -184,11 +185,13 @@ class Site(HasTraits):
 
     @property
     def datasets_path(self) -> Path:
-        return Path(self.datasets) if self.datasets else self.state_path / "datasets"
+        return Path(self.datasets) if self.datasets else layout(self.state_path)["datasets"]
 
     @property
     def project_data_path(self) -> Path:
-        return Path(self.project_data) if self.project_data else self.state_path / "project-data"
+        if self.project_data:
+            return Path(self.project_data)
+        return layout(self.state_path)["project_data"]
 
     @property
     def hub_db_url(self) -> str:
@@ -201,6 +204,20 @@ class Site(HasTraits):
     @property
     def sandboxed(self) -> bool:
         return self.spawner != "simple"
+
+    @property
+    def hub_address(self) -> str:
+        """The hub's host-only address: its API, the service and the S3 store listen there,
+        the one host address sandboxes may reach (127.0.0.1 with the unsandboxed spawner)."""
+        return self.network.hub_ip if self.sandboxed else "127.0.0.1"
+
+    def s3_store(self) -> S3Store | None:
+        """The per-project S3 store (``<state>/s3``) on the hub address, or None when off.
+        ``cloisonne up`` starts it; the hub hands its location to the spawner."""
+        if not self.s3:
+            return None
+        return S3Store(layout(self.state_path)["s3"], host=self.hub_address,
+                       ports=StorePorts(self.s3_port))  # fmt: skip
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Site:

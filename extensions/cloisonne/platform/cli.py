@@ -23,6 +23,7 @@ from ..data import cli as data_cli
 from ..hub import site
 from ..hub.config import SETTINGS, setting
 from ..hub.reference import reference_markdown
+from ..hub.site import Site, SiteError
 from ..workspace import export as export_cli
 from . import audit_cli
 
@@ -36,30 +37,33 @@ NEEDS_ROOT = (
 )
 
 
+def _site() -> Site:
+    try:
+        return Site.from_env(os.environ)
+    except SiteError as exc:
+        raise SystemExit(f"Cloisonné: {exc}") from None
+
+
 def _hub_from_env():  # noqa: ANN202 - LocalHub import kept lazy (pulls requests)
     from .localhub import LocalHub
 
-    env = os.environ
-    bind = setting(env, "CLOISONNE_BIND_URL")
-    state = Path(setting(env, "CLOISONNE_STATE"))
+    site = _site()
     return LocalHub(
-        state=state,
-        projects_file=Path(setting(env, "CLOISONNE_PROJECTS")),
-        datasets=Path(setting(env, "CLOISONNE_DATASETS") or state / "datasets"),
-        port=int(bind.rsplit(":", 1)[1].rstrip("/")),
-        hub_port=int(setting(env, "CLOISONNE_HUB_PORT")),
-        proxy_api_port=int(setting(env, "CLOISONNE_PROXY_API_PORT")),
-        subnet=setting(env, "CLOISONNE_SUBNET"),
-        prefix=setting(env, "CLOISONNE_PREFIX"),
-        cull_timeout=int(setting(env, "CLOISONNE_CULL_TIMEOUT")),
-        idp_port=int(setting(env, "CLOISONNE_OIDC_PORT")),
-        db=setting(env, "CLOISONNE_DB"),
-        # LocalHub passes on only the settings it is given: the research-data ones too
-        extra_env={k: env[k] for k in DATA_SETTINGS if env.get(k)},
+        state=site.state_path,
+        projects_file=Path(site.projects),
+        datasets=site.datasets_path,
+        port=int(site.bind_url.rsplit(":", 1)[1].rstrip("/")),
+        hub_port=site.hub_port,
+        proxy_api_port=site.proxy_api_port,
+        subnet=site.subnet,
+        prefix=site.prefix,
+        cull_timeout=site.cull_timeout,
+        cull_every=site.cull_every,
+        idp_port=site.oidc_port,
+        db=site.db,
+        # every other setting the operator gave (service port, S3, airlock caps...) too
+        extra_env={k: v for k, v in os.environ.items() if k.startswith("CLOISONNE_") and v},
     )
-
-
-DATA_SETTINGS = ("CLOISONNE_S3", "CLOISONNE_S3_PORT", "CLOISONNE_PROJECT_DATA")
 
 
 def _require_root() -> None:
@@ -70,7 +74,6 @@ def _require_root() -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     _require_root()
     from ..data.demo import provision_demo
-    from . import data_platform
     from .demo import DEMO_ADMINS, DEMO_USERS, make_demo_datasets
 
     hub = _hub_from_env()
@@ -84,7 +87,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     make_demo_datasets(hub.datasets)
     if not (hub.state / "idp" / "accounts.json").exists():
         hub.write_users(DEMO_USERS, DEMO_ADMINS)  # accounts at the embedded OIDC provider
-    data_root = data_platform.project_data_root(hub.env(), hub.state)
+    data_root = Site.from_env(hub.env()).project_data_path
     provision_demo(specs, state=hub.state, datasets=hub.datasets, data_root=data_root)
     up_pid_file = hub.state / UP_PID_FILE
     stopping = False
@@ -295,11 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "audit":
         # The audit log lives in the hub's database unless told otherwise.
-        state = Path(setting(os.environ, "CLOISONNE_STATE"))
-        hub_db = (
-            setting(os.environ, "CLOISONNE_DB_URL") or f"sqlite:///{state / 'jupyterhub.sqlite'}"
-        )
-        os.environ.setdefault(audit_cli.DB_ENV, hub_db)
+        os.environ.setdefault(audit_cli.DB_ENV, _site().hub_db_url)
         return audit_cli.main(argv)
     return args.func(args)
 

@@ -24,8 +24,7 @@ from ..backends.sandbox.network import SiteNetwork
 from ..backends.sandbox.sweep import sweep
 from ..core.projects import ProjectError, load_projects
 from ..data.s3 import S3Store
-from ..hub.config import REPO
-from . import data_platform
+from ..hub.site import REPO, Site, sqlite_url
 from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
@@ -36,14 +35,15 @@ class LocalHub:
     state: Path
     projects_file: Path = REPO / "hub_config" / "projects.yaml"
     datasets: Path | None = None
+    # defaults: the Site traits' (written once, in hub/site.py)
     port: int = 8000
-    hub_port: int = 8081
-    proxy_api_port: int = 8001
-    subnet: str = "10.243.0.0/16"
-    prefix: str = "cln"
-    spawner: str = "sandbox"
-    cull_timeout: int = 3600
-    cull_every: int = 0
+    hub_port: int = Site.hub_port.default_value
+    proxy_api_port: int = Site.proxy_api_port.default_value
+    subnet: str = Site.subnet.default_value
+    prefix: str = Site.prefix.default_value
+    spawner: str = Site.spawner.default_value
+    cull_timeout: int = Site.cull_timeout.default_value
+    cull_every: int = Site.cull_every.default_value
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     # identity: the embedded OIDC provider's port (0: a free one)
@@ -111,7 +111,7 @@ class LocalHub:
         """The hub's database (which also holds the audit log and the airlock's tables)."""
         if self.pg is not None:
             return self.pg.url
-        return f"sqlite:///{self.state / 'jupyterhub.sqlite'}"
+        return sqlite_url(self.state)
 
     def wait_audit_forwarded(self, timeout: float = 10) -> None:
         """Wait until the service has forwarded every workspace journal to its end (guard
@@ -202,7 +202,7 @@ class LocalHub:
 
     def s3_store(self) -> S3Store | None:
         """The per-project S3 store of this platform (None when CLOISONNE_S3 is off)."""
-        return data_platform.s3_store(self.env(), self.state, self.site)
+        return Site.from_env(self.env()).s3_store()
 
     def _start_store(self) -> None:
         store = self.s3_store()

@@ -30,7 +30,7 @@ from ..airlock.model import Action, Actor, Decision, FileVote
 from ..airlock.repository import Conflict
 from ..airlock.storage import StorageError
 from .airlock import Airlock, NotFound, TooLarge, Upload
-from .app import BaseHandler
+from .base import BaseHandler
 from .identity import Caller
 
 STATUS = [

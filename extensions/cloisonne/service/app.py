@@ -3,53 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
+from jupyterhub.services.auth import HubOAuth
 from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..audit.events import EVENT_TYPE, NewEvent
 from ..audit.store import AuditStore
-from .identity import Caller, caller_from_model
+from .airlock_api import ROUTES as AIRLOCK_ROUTES
+from .base import BaseHandler
 from .outflow import OutflowBudget, account_outflow
+from .review_pages import ROUTES as PAGE_ROUTES
 
-MAX_BODY = 256 * 1024
 MAX_EVENTS = 500
-
-
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
-    def initialize(self) -> None:
-        # the application's authenticator (make_app's), not HubOAuth's process-wide instance
-        self.hub_auth = self.settings["hub_auth"]
-
-    @property
-    def store(self) -> AuditStore:
-        return self.settings["audit_store"]
-
-    def caller(self) -> Caller:
-        model = self.get_current_user()
-        if not model:
-            raise web.HTTPError(403, "a hub token is required")
-        return caller_from_model(model)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            reason = exc.log_message % exc.args if exc.args else exc.log_message
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": reason}))
-
-    def json_body(self) -> Any:
-        if len(self.request.body) > MAX_BODY:
-            raise web.HTTPError(413, f"body over {MAX_BODY} bytes")
-        try:
-            return json.loads(self.request.body or b"null")
-        except json.JSONDecodeError as exc:
-            raise web.HTTPError(400, f"body is not JSON: {exc.msg}") from None
 
 
 class AuditEventsHandler(BaseHandler):
@@ -125,9 +93,6 @@ def make_app(
         (r"api/audit/head", AuditHeadHandler),
     ]
     if airlock is not None:
-        from .airlock_api import ROUTES as AIRLOCK_ROUTES
-        from .review_pages import ROUTES as PAGE_ROUTES
-
         routes += AIRLOCK_ROUTES + PAGE_ROUTES
     return web.Application(
         [(url_path_join(prefix, path), handler) for path, handler in routes],

@@ -9,6 +9,7 @@ from traitlets import Bool, Integer, Unicode
 from traitlets.config import Configurable
 
 from ..core.projects import parse_size
+from ..core.values import parse_switch
 
 
 class AirlockSettings(Configurable):
@@ -61,5 +62,5 @@ class AirlockSettings(Configurable):
             ("CLOISONNE_AIRLOCK_METRICS_PUBLIC", "metrics_public"),
         ):
             if env.get(name):
-                setattr(s, trait, env[name].lower() in {"1", "true", "yes", "on"})
+                setattr(s, trait, parse_switch(env[name], field=name))
         return s

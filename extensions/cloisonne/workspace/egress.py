@@ -10,14 +10,15 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ..core.values import parse_host_port
+
 DEFAULT_PROBES = ("1.1.1.1:443", "8.8.8.8:53", "9.9.9.9:443", "169.254.169.254:80")
 
 
 def parse_probes(text: str) -> list[tuple[str, int]]:
     out = []
     for item in text.replace(",", " ").split():
-        host, _, port = item.rpartition(":")
-        out.append((host, int(port)))
+        out.append(parse_host_port(item))
     return out
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.values import parse_size
+
 DEFAULT_MAX_FILE = 100 * 1024**2
 
 
@@ -100,8 +102,13 @@ def _call(method: str, path: str, body: Any = None, timeout: float = 300) -> Any
 
 
 def _max_file() -> int:
+    """The service's cap (the hub passes CLOISONNE_AIRLOCK_MAX_FILE to workspaces), parsed as
+    the service parses it."""
     raw = os.environ.get("CLOISONNE_AIRLOCK_MAX_FILE", "")
-    return int(raw) if raw.isdigit() else DEFAULT_MAX_FILE
+    try:
+        return parse_size(raw) if raw else DEFAULT_MAX_FILE
+    except ValueError as exc:
+        raise ExportError(f"CLOISONNE_AIRLOCK_MAX_FILE: {exc}") from None
 
 
 def request_export(paths: str | list[str], why: str, *, cwd: Path | None = None) -> dict[str, Any]:

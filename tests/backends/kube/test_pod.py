@@ -161,12 +161,16 @@ def test_hub_env_present_and_plan_env_wins(pods: dict) -> None:
 
 
 def test_non_member_and_default_server_are_refused(spawn: Any) -> None:
+    """The same rules as the local backend (backends/gate.resolve_project)."""
     with pytest.raises(web.HTTPError) as err:
         spawn("alice", "onco", lambda s: s.pod_manifest_dict())
     assert err.value.status_code == 403
+    # a member of several projects must name one; a member of one gets it as default server
     with pytest.raises(web.HTTPError) as err:
-        spawn("alice", "", lambda s: s.pod_manifest_dict())
-    assert err.value.status_code == 400
+        spawn("bob", "", lambda s: s.pod_manifest_dict())
+    assert err.value.status_code == 400 and "several projects" in str(err.value)
+    pod = spawn("alice", "", lambda s: s.pod_manifest_dict())
+    assert pod["metadata"]["namespace"] == "cloisonne-cardio"
 
 
 class FakeCoreV1:

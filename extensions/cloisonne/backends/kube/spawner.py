@@ -22,14 +22,14 @@ from urllib.parse import urlparse
 from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
-from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from ...core.plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
-from ...core.projects import Project, ProjectError, is_project_group, project_from_properties
+from ...core.values import parse_host_port
 from ...data.s3 import public_env
 from ...data.workspace import with_project_data
 from ...workspace.server_args import guard_server_args
+from ..gate import resolve_project
 from .pod import (
     KubeSettings,
     Placement,
@@ -97,10 +97,7 @@ def placements_from_config(config: dict[str, Any]) -> dict[str, Placement]:
 
 
 def parse_endpoint(text: str, purpose: str) -> Endpoint:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"expected 'host:port', got {text!r}")
-    return Endpoint(host, int(port), purpose)
+    return Endpoint(*parse_host_port(text), purpose)
 
 
 class ProjectKubeSpawner(KubeSpawner):
@@ -269,20 +266,8 @@ class ProjectKubeSpawner(KubeSpawner):
             extra_env=tuple(sorted(self.plan_environment.items())),
         )
 
-    def resolve_project(self) -> tuple[Project, int]:
-        """The project this server is for, validated from its hub group's properties."""
-        if not self.name:
-            raise web.HTTPError(400, "Open one named server per project (the server name).")
-        for group in self.user.groups:
-            if group.name == self.name and is_project_group(group.name, group.properties):
-                try:
-                    return project_from_properties(group.name, group.properties), group.id
-                except ProjectError as exc:
-                    raise web.HTTPError(500, f"Project settings are invalid: {exc}") from None
-        raise web.HTTPError(403, f"{self.user.name} is not a member of project {self.name!r}")
-
     def workspace_plan(self) -> WorkspacePlan:
-        project, index = self.resolve_project()
+        project, index = resolve_project(self.user, self.name)
         user = User(self.user.name, self.workspace_uid)
         plan = plan_workspace(project, user, self.plan_settings(), project_index=index)
         s3 = self.project_s3.get(project.id)

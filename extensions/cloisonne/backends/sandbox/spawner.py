@@ -38,6 +38,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from ...audit import journal
 from ...core import plan as planlib
+from ...core.values import parse_host_port
 from ...workspace.server_args import guard_server_args
 from ..gate import SpawnRefused, resolve_project
 from . import host
@@ -65,13 +66,13 @@ class SandboxSpawner(Spawner):
         "read-only under /data.",
     )
     subnet = Unicode(
-        "10.243.0.0/16",
+        SiteNetwork.subnet,
         config=True,
         help="IPv4 network from which each server gets a /30 (slot = spawner database id). "
         "It must not be used elsewhere on the host.",
     )
     name_prefix = Unicode(
-        "cln",
+        SiteNetwork.prefix,
         config=True,
         help="Prefix (1-4 lowercase characters) of the namespaces, interfaces, nft tables and "
         "cgroups this hub creates; give each hub on a machine its own.",
@@ -200,8 +201,8 @@ class SandboxSpawner(Spawner):
             hub_api=planlib.Endpoint(self.site.hub_ip, hub_port, "hub API"),
             project_gid_base=self.project_gid_base,
             extra_endpoints=tuple(
-                planlib.Endpoint(host, int(port), "platform service")
-                for host, _, port in (e.rpartition(":") for e in self.service_endpoints)
+                planlib.Endpoint(*parse_host_port(e), "platform service")
+                for e in self.service_endpoints
             ),
         )
         user = planlib.User(self.user.name, self.uid_base + self.user.id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -21,13 +20,16 @@ from typing import Any
 
 import requests
 
+from ...hub.idp_client import CLIENT_ID, Client, ensure_client, write_json
 from .passwords import hash_password
+
+__all__ = ["CLIENT_ID", "Client", "EmbeddedProvider", "ensure_client", "project_claims",
+           "set_groups", "write_accounts"]  # fmt: skip
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[3]
 PROVIDER_JS = HERE / "provider.mjs"
 NODE_MODULE = REPO / ".node" / "node_modules" / "oidc-provider"
-CLIENT_ID = "cloisonne-hub"
 PROJECT_PREFIX = "project-"
 LEADS_SUFFIX = "-leads"
 ADMIN_GROUP = "cloisonne-admins"
@@ -46,14 +48,6 @@ def project_claims(specs: Iterable[Any], admins: Iterable[str] = ()) -> dict[str
     for name in admins:
         claims.setdefault(name, set()).add(ADMIN_GROUP)
     return {name: sorted(groups) for name, groups in sorted(claims.items())}
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
 
 
 def write_accounts(
@@ -78,38 +72,6 @@ def set_groups(data: Path, name: str, groups: list[str]) -> None:
     accounts = json.loads(path.read_text())
     accounts["users"][name]["groups"] = list(groups)
     write_json(path, accounts)
-
-
-@dataclass
-class Client:
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-
-
-def ensure_client(data: Path, redirect_uri: str) -> Client:
-    """The hub's client at the provider; its secret is kept across restarts, its redirect URI
-    follows the hub's public URL. Consent is automatic for it (it is the platform itself)."""
-    path = data / "clients.json"
-    try:
-        secret = json.loads(path.read_text())[0]["client_secret"]
-    except (OSError, ValueError, LookupError):
-        secret = secrets.token_urlsafe(32)
-    write_json(
-        path,
-        [
-            {
-                "client_id": CLIENT_ID,
-                "client_secret": secret,
-                "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "client_secret_basic",
-                "auto_consent": True,
-            }
-        ],
-    )
-    return Client(CLIENT_ID, secret, redirect_uri)
 
 
 @dataclass
