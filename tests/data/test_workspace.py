@@ -40,8 +40,8 @@ def _plan(datasets: tuple[str, ...] = ()):
 
 
 def test_with_project_data_adds_the_extract_the_s3_port_and_variables():
+    from cloisonne.core.plan import with_project_data
     from cloisonne.data.s3 import Credential, workspace_env
-    from cloisonne.data.workspace import with_project_data
 
     plan = _plan()
     cred = Credential("cardio", "cloisonne-cardio", "AK", "SECRET")
@@ -65,7 +65,7 @@ def test_with_project_data_adds_the_extract_the_s3_port_and_variables():
 
 
 def test_extract_beside_datasets_goes_to_data_extract():
-    from cloisonne.data.workspace import with_project_data
+    from cloisonne.core.plan import with_project_data
 
     out = with_project_data(_plan(("dcir", "pmsi")), extract=data_mount("cardio", "/srv/pd"))
     targets = {m.target for m in out.mounts}
@@ -78,7 +78,7 @@ def test_extract_beside_datasets_goes_to_data_extract():
 def test_a_writable_extract_is_refused():
     import dataclasses
 
-    from cloisonne.data.workspace import with_project_data
+    from cloisonne.core.plan import with_project_data
 
     writable = dataclasses.replace(data_mount("cardio", "/srv/pd"), read_only=False)
     with pytest.raises(ValueError, match="read-only"):

@@ -1,13 +1,18 @@
-"""WorkspacePlan: everything a workspace gets, as a pure function of (project, user, settings).
+"""WorkspacePlan: everything a workspace gets, as a pure function of (project, user, settings,
+the project's data, the server's environment).
 
 Both backends compile the same plan: the sandbox spawner into bubblewrap + netns + nftables +
-cgroups, the Kubernetes spawner into a pod, PVC mounts and NetworkPolicy labels. Nothing here
-touches the host, so the plan is unit-tested on its own and the two backends can be checked for
-equivalence.
+cgroups, the Kubernetes spawner into a pod, PVC mounts and NetworkPolicy labels. The project's
+extract and S3 access (``ProjectData``) and the hub's and the backend's variables
+(``ServerEnv``) are inputs of the plan, not patches after it, so the environment and mounts a
+workspace starts with are the plan's. Nothing here touches the host, so the plan is unit-tested
+on its own and the two backends can be checked for equivalence.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .projects import Limits, Project
@@ -16,6 +21,11 @@ from .projects import Limits, Project
 DATA_DIR = "/data"
 SHARED_DIR = "/shared"
 HOME_ROOT = "/home"
+# Where the extract goes when the project also lists datasets, which take /data/<name>: a
+# read-only bind at /data would leave no place to create their mount points.
+EXTRACT_BESIDE_DATASETS = f"{DATA_DIR}/extract"
+# Variables KubeSpawner sets from its ``image`` trait; the plan may have chosen the GPU image.
+IMAGE_ENV = ("JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC")
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,34 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class ProjectData:
+    """The project's research data for this workspace: its provisioned extract (read-only),
+    the S3 endpoint to allow and the S3 variables (found by the hub at spawn time)."""
+
+    extract: Mount | None = None
+    s3: Endpoint | None = None
+    s3_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerEnv:
+    """The variables the server gets besides the plan's own.
+
+    ``hub``: the hub's (JUPYTERHUB_* URLs, activity interval, service URL); the plan's win on a
+    clash. ``backend``: what the backend needs to run the server (PATH and the Python paths of
+    the environment bound into a sandbox); they win over the plan's. Secrets the backend
+    delivers another way (a pod's token Secret) are left out of both.
+    """
+
+    hub: tuple[tuple[str, str], ...] = ()
+    backend: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, hub: Mapping[str, str] = {}, backend: Mapping[str, str] = {}) -> ServerEnv:
+        return cls(tuple(sorted(hub.items())), tuple(sorted(backend.items())))
+
+
+@dataclass(frozen=True)
 class WorkspacePlan:
     project: str
     user: str
@@ -91,13 +129,32 @@ def project_gid(project_index: int, settings: PlanSettings) -> int:
 
 
 def plan_workspace(
-    project: Project, user: User, settings: PlanSettings, *, project_index: int
+    project: Project,
+    user: User,
+    settings: PlanSettings,
+    *,
+    project_index: int,
+    data: ProjectData = ProjectData(),
+    server_env: ServerEnv = ServerEnv(),
 ) -> WorkspacePlan:
-    """Compute the workspace for ``user`` in ``project``.
+    """Compute the workspace for ``user`` in ``project``: every mount, variable and endpoint
+    it starts with.
 
     The home is per (project, user): a researcher in two projects gets two homes, so nothing
     written in one project's workspace can be read from the other's.
     """
+    plan = _base_plan(project, user, settings, project_index=project_index)
+    plan = with_project_data(plan, extract=data.extract, s3=data.s3, s3_env=dict(data.s3_env))
+    env = {**dict(server_env.hub), **plan.env_dict(), **dict(server_env.backend)}
+    for name in IMAGE_ENV:
+        if name in env:
+            env[name] = plan.image
+    return dataclasses.replace(plan, env=tuple(sorted(env.items())))
+
+
+def _base_plan(
+    project: Project, user: User, settings: PlanSettings, *, project_index: int
+) -> WorkspacePlan:
     home = f"{HOME_ROOT}/{user.name}"
     gid = project_gid(project_index, settings)
     mounts = [
@@ -167,4 +224,43 @@ def plan_workspace(
             ("cloisonne.io/project", project.id),
             ("cloisonne.io/user", user.name),
         ),
+    )
+
+
+def extract_target(plan: WorkspacePlan) -> str:
+    """/data, unless the plan already mounts datasets under it (then /data/extract)."""
+    taken = {m.target for m in plan.mounts if m.target.startswith(DATA_DIR + "/")}
+    if not taken:
+        return DATA_DIR
+    if EXTRACT_BESIDE_DATASETS in taken:
+        raise ValueError(
+            f"project {plan.project!r} has a dataset named 'extract', which is where its "
+            "provisioned extract goes: rename the dataset"
+        )
+    return EXTRACT_BESIDE_DATASETS
+
+
+def with_project_data(
+    plan: WorkspacePlan,
+    *,
+    extract: Mount | None = None,
+    s3: Endpoint | None = None,
+    s3_env: Mapping[str, str] | None = None,
+) -> WorkspacePlan:
+    """The plan plus the project's extract (read-only), its S3 port and S3 variables.
+
+    ``CLOISONNE_DATA_DIR`` names where the extract is, so notebooks find it either way.
+    """
+    mounts, env, allow = list(plan.mounts), plan.env_dict(), list(plan.allow)
+    if extract is not None:
+        if not extract.read_only:
+            raise ValueError(f"the extract {extract.source} must be mounted read-only")
+        extract = dataclasses.replace(extract, target=extract_target(plan))
+        mounts.append(extract)
+        env["CLOISONNE_DATA_DIR"] = extract.target
+    if s3 is not None:
+        allow.append(s3)
+    env.update(s3_env or {})
+    return dataclasses.replace(
+        plan, mounts=tuple(mounts), env=tuple(sorted(env.items())), allow=tuple(allow)
     )

@@ -1,8 +1,8 @@
 """The audit hook that data operations call: ``audit(event_type, **fields)``.
 
-The tamper-evident audit service is built elsewhere; until it is wired in, data operations take
-any callable with this signature and default to appending JSON lines to a hub-side file (0600).
-To connect the real service, pass its emitter (e.g. ``service.emit``) as ``audit=``.
+Data operations take any callable with this signature. The data commands (``cloisonne data``,
+the demo) append JSON lines to a hub-side file (0600); they do not write to the tamper-evident
+audit chain (audit/store.py) yet: pass an emitter onto it as ``audit=`` to do so.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 
 from ..core.plan import Endpoint
 from ..core.projects import PROJECT_ID
+from ..procs import stop_pid
 
 BUCKET_PREFIX = "cloisonne-"
 REGION = "us-east-1"  # SeaweedFS ignores it; clients want one
@@ -345,17 +345,7 @@ class S3Store:
         pid = self.pid()
         if pid is not None:
             ports = _ports_of(pid)  # those it runs with, whatever this object was given
-            try:
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and _alive(pid):
-                    time.sleep(0.1)
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-                    while _alive(pid):
-                        time.sleep(0.05)
-            except ProcessLookupError:
-                pass
+            stop_pid(pid, timeout=timeout)
             # weed leaves gRPC sockets named by port in /tmp: remove ours once it is gone
             for port in ports:
                 for sock in Path("/tmp").glob(f"seaweedfs-*-grpc-{port}.sock"):
@@ -481,20 +471,3 @@ def _port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie child of ours counts as gone once reaped
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:  # not our child (e.g. started by an earlier 'up'): ask /proc
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, IndexError):
-            return False
-        return state not in {"Z", "X"}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.sandbox import host
-from ..core.projects import ProjectError, load_projects
+from ..core.projects import load_projects
 from .common import SERVICE, HubParts, OIDCEndpoints, admin_role, configure_hub
 from .idp_client import ensure_client
 from .site import REPO, SETTINGS, Site, SiteError
@@ -36,12 +36,10 @@ def setting(env: Mapping[str, str], name: str) -> str:
 
 
 def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
-    try:
-        site = Site.from_env(env)
-        specs = load_projects(site.projects, datasets_root=site.datasets_path)
-    except (ProjectError, SiteError) as exc:
-        # A clean one-line refusal rather than a traceback from inside traitlets.
-        raise SystemExit(f"Cloisonné: refusing to start: {exc}") from None
+    """Raises SiteError (or ProjectError) naming what is wrong; hub_config/jupyterhub_config.py
+    turns it into a one-line refusal."""
+    site = Site.from_env(env)
+    specs = load_projects(site.projects, datasets_root=site.datasets_path)
     state = site.state_path
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o711)
@@ -67,9 +65,9 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.SimpleLocalProcessSpawner.home_dir_template = str(state / "simple-homes" / "{username}")
     else:
         if os.geteuid() != 0:
-            raise SystemExit(
-                "Cloisonné: the sandbox backend must run as root: it creates network "
-                "namespaces, nftables rules and cgroups, and switches to each user's uid."
+            raise SiteError(
+                "the sandbox backend must run as root: it creates network namespaces, "
+                "nftables rules and cgroups, and switches to each user's uid."
             )
         host.ensure_hub_link(network)  # the hub binds its API address on it, so it comes first
         c.JupyterHub.spawner_class = "cloisonne.backends.sandbox.spawner.SandboxSpawner"
@@ -203,6 +201,4 @@ def _discover(issuer: str) -> dict[str, str]:
         r.raise_for_status()
         return r.json()
     except (requests.RequestException, ValueError) as exc:
-        raise SystemExit(
-            f"Cloisonné: cannot read the OIDC discovery document {url}: {exc}"
-        ) from None
+        raise SiteError(f"cannot read the OIDC discovery document {url}: {exc}") from None

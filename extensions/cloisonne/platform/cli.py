@@ -24,6 +24,7 @@ from ..hub import site
 from ..hub.config import SETTINGS, setting
 from ..hub.reference import reference_markdown
 from ..hub.site import Site, SiteError
+from ..procs import alive, read_pid, stop_pid
 from ..workspace import export as export_cli
 from . import audit_cli
 
@@ -79,7 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     hub = _hub_from_env()
     specs = load_projects(hub.projects_file)
     pid_file = hub.state / "jupyterhub.pid"
-    if pid_file.exists() and _alive(int(pid_file.read_text() or 0)):
+    if alive(read_pid(pid_file)):
         raise SystemExit(
             f"A hub is already running (pid {pid_file.read_text()}); `make down` first."
         )
@@ -161,24 +162,15 @@ def _print_data(hub: Any, data_root: Path) -> None:  # noqa: ANN401 - a LocalHub
 def cmd_down(args: argparse.Namespace) -> int:
     _require_root()
     hub = _hub_from_env()
-    up_pid = _read_pid(hub.state / UP_PID_FILE)
-    if up_pid and _alive(up_pid):
-        # `cloisonne up` restarts a hub that exits: ask it to stop the platform instead.
-        os.kill(up_pid, signal.SIGTERM)
-        for _ in range(1200):
-            if not _alive(up_pid):
-                break
-            time.sleep(0.1)
+    up_pid = read_pid(hub.state / UP_PID_FILE)
+    # `cloisonne up` restarts a hub that exits: ask it to stop the platform instead.
+    stop_pid(up_pid, timeout=120, then=None)
     pid_file = hub.state / "jupyterhub.pid"
     if pid_file.exists():
-        pid = int(pid_file.read_text().strip() or 0)
-        if _alive(pid):
+        pid = read_pid(pid_file)
+        if alive(pid):
             hub.stop_all_servers()
-            os.kill(pid, signal.SIGTERM)  # the `up` process notices and cleans up too
-            for _ in range(100):
-                if not _alive(pid):
-                    break
-                time.sleep(0.1)
+            stop_pid(pid, timeout=10, then=None)  # the `up` process notices and cleans up too
     from ..backends.sandbox.sweep import sweep
 
     hub._stop_leftover_proxy()
@@ -246,25 +238,6 @@ def _roles(name: str, specs: list, admins: tuple[str, ...]) -> str:
     parts += [f"lead of {', '.join(lead)}"] if lead else []
     parts += ["hub admin"] if name in admins else []
     return "; ".join(parts) or "no project"
-
-
-def _read_pid(path: Path) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-    # A process that has exited but whose parent has not reaped it yet is done ("Z").
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def build_parser() -> argparse.ArgumentParser:

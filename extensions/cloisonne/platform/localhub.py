@@ -25,6 +25,7 @@ from ..backends.sandbox.sweep import sweep
 from ..core.projects import ProjectError, load_projects
 from ..data.s3 import S3Store
 from ..hub.site import REPO, Site, sqlite_url
+from ..procs import read_pid, stop_pid
 from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
 
 HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
@@ -259,14 +260,7 @@ class LocalHub:
 
     def _stop_leftover_proxy(self) -> None:
         pid_file = self.state / "proxy.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        stop_pid(read_pid(pid_file), timeout=5)
         pid_file.unlink(missing_ok=True)
 
     def teardown(self) -> dict[str, list[str]]:

@@ -15,9 +15,10 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..procs import alive, stop_pid
 
 DB_NAME = "jupyterhub"
 DB_USER = "cloisonne"
@@ -99,7 +100,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self.init()
-        if self.pid() and _alive(self.pid()):
+        if alive(self.pid()):
             return
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
         self._run(str(pg_bindir() / "pg_ctl"), "-D", str(self.data), "-w", "-l",
@@ -112,22 +113,5 @@ class PrivatePostgres:
                       "-U", DB_USER, DB_NAME)  # fmt: skip
 
     def stop(self, timeout: float = 20) -> None:
-        pid = self.pid()
-        if not pid or not _alive(pid):
-            return
-        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGQUIT)
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        # PostgreSQL's "fast" shutdown, then its "immediate" one
+        stop_pid(self.pid(), timeout=timeout, sig=signal.SIGINT, then=signal.SIGQUIT)

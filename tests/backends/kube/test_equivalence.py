@@ -7,8 +7,10 @@ Three checks:
 - plan.allow -> the project's NetworkPolicy: every allowed endpoint has an egress rule on its
   port to the right peer, and there is no other egress but DNS and the project's own pods;
 - sandbox vs pod from the *same* plan, through the local backend's pure compilers (bwrap
-  argv, nftables ruleset, cgroup files). Those live in cloisonne.backends.sandbox (the local backend's
-  branch); until both branches are merged this one check cannot import them and is skipped.
+  argv, nftables ruleset, cgroup files), with the project's extract and S3 and the hub's and
+  the backend's variables in the plan: the sandbox starts with exactly the plan's environment
+  and mounts, the pod with the same plus only what a pod gets another way (credentials from
+  Secrets, the GPU guard, the Dask pod template).
 """
 
 from __future__ import annotations
@@ -19,9 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloisonne.backends.kube.pod import VOLUMES, KubeSettings, pod_manifest
-from cloisonne.core.plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
+from cloisonne.backends.kube.pod import SECRET_ENV, VOLUMES, KubeSettings, pod_manifest
+from cloisonne.core.plan import (
+    Endpoint,
+    PlanSettings,
+    ProjectData,
+    ServerEnv,
+    User,
+    WorkspacePlan,
+    plan_workspace,
+)
 from cloisonne.core.projects import parse_projects
+from cloisonne.data.s3 import Credential, s3_endpoint, workspace_env
+from cloisonne.data.workspace import data_mount
 
 from .conftest import NAMESPACE
 
@@ -85,15 +97,15 @@ def test_pod_gets_exactly_the_plan(spawn: Any, user: str, project: str) -> None:
     plan, pod = spawn(user, project, lambda s: (s.workspace_plan(), s.pod_manifest_dict()))
     got, want = pod_view(pod), plan_view(plan)
     assert got["mounts"] == want["mounts"]
-    # The plan's variables are all there, unchanged; the others are the hub's (JUPYTERHUB_*,
-    # JUPYTER_IMAGE*), NVIDIA_VISIBLE_DEVICES=void for pods without GPUs, and the Dask pod
-    # template in projects with Dask; the S3 credential (from the project's own Secret, in
-    # projects with S3: the plan holds only the endpoint and bucket).
+    # The plan's variables (the hub's among them) are all there, unchanged; the others are
+    # what a pod gets another way: the hub token (from the server's Secret), the S3 credential
+    # (from the project's Secret: the plan holds only the endpoint and bucket),
+    # NVIDIA_VISIBLE_DEVICES=void for pods without GPUs and the Dask pod template.
     assert {k: got["env"][k] for k in want["env"]} == want["env"]
+    assert want["env"]["JUPYTERHUB_API_URL"] and want["env"]["JUPYTER_IMAGE"] == want["image"]
     extra = set(got["env"]) - set(want["env"])
-    prefixes = ("JUPYTERHUB_", "JPY_", "JUPYTER_IMAGE", "NVIDIA_", "CLOISONNE_DASK_TEMPLATE")
     s3_keys = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    assert all(k.startswith(prefixes) or k in s3_keys for k in extra), extra
+    assert extra <= {*SECRET_ENV, *s3_keys, "NVIDIA_VISIBLE_DEVICES", "CLOISONNE_DASK_TEMPLATE"}
     assert (s3_keys <= extra) == ("CLOISONNE_S3_URL" in want["env"])
     for key in ("limits", "allow", "uid_gid", "workdir", "image"):
         assert got[key] == want[key], key
@@ -188,9 +200,26 @@ def test_sandbox_and_pod_compile_the_same_plan(tmp_path: Path) -> None:
         extra_endpoints=(Endpoint("10.243.0.1", 10101, "service"),),
     )
     for index, spec in enumerate(parse_projects(PROJECTS_YAML), start=1):
-        plan = plan_workspace(
-            spec.project, User(spec.members[0], 1000), settings, project_index=index
+        pid = spec.project.id
+        data = ProjectData(
+            extract=data_mount(pid, "/srv/cloisonne/project-data"),
+            s3=s3_endpoint("10.243.0.1", 18330),
+            s3_env=tuple(sorted(workspace_env(
+                Credential(pid, f"cloisonne-{pid}", "AK", "SK"), "http://10.243.0.1:18330"
+            ).items())),
+        )  # fmt: skip
+        server_env = ServerEnv.of(
+            {"JUPYTERHUB_API_URL": "http://10.243.0.1:8081/hub/api", "HOME": "/root"},
+            {"PATH": "/opt/venv/bin:/usr/bin:/bin"},
         )
+        plan = plan_workspace(
+            spec.project, User(spec.members[0], 1000), settings, project_index=index,
+            data=data, server_env=server_env,
+        )  # fmt: skip
+        plan_env = plan.env_dict()
+        assert plan_env["HOME"] == f"/home/{spec.members[0]}"  # the plan wins over the hub
+        assert plan_env["PATH"] == "/opt/venv/bin:/usr/bin:/bin"  # the backend wins over both
+        assert plan_env["JUPYTERHUB_API_URL"] and plan_env["AWS_ACCESS_KEY_ID"] == "AK"
         pod = pod_view(pod_manifest(plan, KubeSettings(), name="jupyter-x"))
 
         # Mounts and environment from the bubblewrap command line.
@@ -206,12 +235,20 @@ def test_sandbox_and_pod_compile_the_same_plan(tmp_path: Path) -> None:
             if arg in ("--bind", "--ro-bind") and argv[i + 2] in targets:
                 mount = targets[argv[i + 2]]
                 # The sandbox's source and the pod's subPath are the same place in the volume.
-                assert argv[i + 1] == f"{roots[mount.volume]}/{mount.sub_path}"
+                assert argv[i + 1] == (
+                    mount.source
+                    if mount.target.startswith("/data/extract") or mount.target == "/data"
+                    else f"{roots[mount.volume]}/{mount.sub_path}"
+                )
                 binds.add((argv[i + 2], mount.sub_path, arg == "--ro-bind", VOLUMES[mount.volume]))
             if arg == "--setenv":
                 env[argv[i + 1]] = argv[i + 2]
         assert binds == pod["mounts"]
-        assert env == {k: pod["env"][k] for k in env}
+        assert "/data/extract" in {b[0] for b in binds}  # the extract beside the datasets
+        assert env == plan_env  # the sandbox: exactly the plan's variables
+        assert env == {k: pod["env"][k] for k in env}  # the pod: the same values...
+        pod_only = set(pod["env"]) - set(env)  # ...plus only what a pod gets another way
+        assert pod_only <= {"NVIDIA_VISIBLE_DEVICES"}, pod_only
         assert argv[argv.index("--chdir") + 1] == pod["workdir"]
 
         # Limits from the cgroup files the sandbox writes (a v1 layout in a temporary dir).

@@ -24,13 +24,21 @@ from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from ...core.plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
+from ...core.plan import (
+    Endpoint,
+    PlanSettings,
+    ProjectData,
+    ServerEnv,
+    User,
+    WorkspacePlan,
+    plan_workspace,
+)
 from ...core.values import parse_host_port
 from ...data.s3 import public_env
-from ...data.workspace import with_project_data
 from ...workspace.server_args import guard_server_args
 from ..gate import resolve_project
 from .pod import (
+    SECRET_ENV,
     KubeSettings,
     Placement,
     Toleration,
@@ -267,13 +275,19 @@ class ProjectKubeSpawner(KubeSpawner):
         )
 
     def workspace_plan(self) -> WorkspacePlan:
+        """The whole plan: the hub's variables (not its token: the pod reads that from a
+        Secret) and the project's S3 endpoint and bucket included."""
         project, index = resolve_project(self.user, self.name)
         user = User(self.user.name, self.workspace_uid)
-        plan = plan_workspace(project, user, self.plan_settings(), project_index=index)
         s3 = self.project_s3.get(project.id)
-        if s3:  # the credential itself comes from the project's Secret (pod.s3_credential_env)
-            plan = with_project_data(plan, s3_env=public_env(s3["endpoint_url"], s3["bucket"]))
-        return plan
+        # the S3 credential itself comes from the project's Secret (pod.s3_credential_env)
+        s3_env = public_env(s3["endpoint_url"], s3["bucket"]) if s3 else {}
+        hub_env = {k: v for k, v in self.get_env().items() if k not in SECRET_ENV}
+        return plan_workspace(
+            project, user, self.plan_settings(), project_index=index,
+            data=ProjectData(s3_env=tuple(sorted(s3_env.items()))),
+            server_env=ServerEnv.of(hub_env),
+        )  # fmt: skip
 
     def token_secret_name(self) -> str:
         return self.pod_name
@@ -286,9 +300,8 @@ class ProjectKubeSpawner(KubeSpawner):
         plan = self.workspace_plan()
         labels = self._build_pod_labels(self._expand_all(self.extra_labels))
         annotations = self._build_common_annotations(self._expand_all(self.extra_annotations))
-        env = self.get_env()
-        # KubeSpawner reports its ``image`` trait; the plan may have chosen the GPU image.
-        env["JUPYTER_IMAGE"] = env["JUPYTER_IMAGE_SPEC"] = plan.image
+        # every variable is the plan's; the hub's token goes to the pod through its Secret
+        env = {k: v for k, v in self.get_env().items() if k in SECRET_ENV}
         kube = self.kube_settings()
         pod = pod_manifest(
             plan,

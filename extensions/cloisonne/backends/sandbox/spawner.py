@@ -38,6 +38,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from ...audit import journal
 from ...core import plan as planlib
+from ...core.projects import Project
 from ...core.values import parse_host_port
 from ...workspace.server_args import guard_server_args
 from ..gate import SpawnRefused, resolve_project
@@ -190,9 +191,15 @@ class SandboxSpawner(Spawner):
 
     # -- plan ----------------------------------------------------------------------------
 
-    def build_plan(self) -> planlib.WorkspacePlan:
+    def project(self) -> tuple[Project, int]:
+        """This server's project (and its stable index); refuses a twin of a running one."""
         project, project_index = resolve_project(self.user, self.name)
         self._refuse_twin(project.id)
+        return project, project_index
+
+    def build_plan(self, data: planlib.ProjectData) -> planlib.WorkspacePlan:
+        """The whole plan: the project's data and every variable the server gets included."""
+        project, project_index = self.project()
         hub_port = urlparse(self.hub.api_url).port or 80
         settings = planlib.PlanSettings(
             datasets_root=self.datasets_root,
@@ -206,21 +213,27 @@ class SandboxSpawner(Spawner):
             ),
         )
         user = planlib.User(self.user.name, self.uid_base + self.user.id)
-        plan = planlib.plan_workspace(project, user, settings, project_index=project_index)
-        # The hub's own variables (API token, URLs) join the plan's; the plan wins on clashes
-        # except for PATH, which points at the Python environment bound into the sandbox.
-        env = {
+        # The hub's own variables (API token, URLs) join the plan's; the plan wins on clashes.
+        hub_env = {
             k: v
             for k, v in self.get_env().items()
             if k.startswith("JUPYTERHUB_") or k in self.environment
         }
-        env.update(plan.env_dict())
-        env["PATH"] = f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"
-        # the cloisonne package the hub runs (bound read-only), whatever the venv's .pth says
-        env["PYTHONPATH"] = str(PACKAGE_DIR.parent)
-        env["JUPYTER_CONFIG_DIR"] = "/opt/cloisonne/jupyter"
-        env["JUPYTER_PATH"] = "/opt/cloisonne/jupyter/share"  # the platform's kernelspec first
-        return dataclasses.replace(plan, env=tuple(sorted(env.items())))
+        backend_env = {
+            # the Python environment bound into the sandbox
+            "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+            # the cloisonne package the hub runs (bound read-only), whatever the venv's .pth says
+            "PYTHONPATH": str(PACKAGE_DIR.parent),
+            "JUPYTER_CONFIG_DIR": "/opt/cloisonne/jupyter",
+            "JUPYTER_PATH": "/opt/cloisonne/jupyter/share",  # the platform's kernelspec first
+        }
+        try:
+            return planlib.plan_workspace(
+                project, user, settings, project_index=project_index, data=data,
+                server_env=planlib.ServerEnv.of(hub_env, backend_env),
+            )  # fmt: skip
+        except ValueError as exc:  # e.g. a dataset named like the extract's mount point
+            raise SpawnRefused(500, f"Project '{project.id}': {exc}") from None
 
     def _refuse_twin(self, project_id: str) -> None:
         """The default server of a one-project user *is* that project's workspace: never run
@@ -257,9 +270,10 @@ class SandboxSpawner(Spawner):
         net = self.network
         # ip/port first: get_env() derives JUPYTERHUB_SERVICE_URL from them
         self.ip, self.port = net.sandbox_ip, self.server_port
-        plan = self.build_plan()
+        project, _ = self.project()
         # the project's extract and S3 bucket (creating the bucket talks to the store)
-        plan = await asyncio.to_thread(WorkspaceData(parent=self).apply, plan)
+        data = await asyncio.to_thread(WorkspaceData(parent=self).project_data, project.id)
+        plan = self.build_plan(data)
         try:
             await asyncio.to_thread(self._prepare_host, plan)
             self.pid = await self._launch(plan)

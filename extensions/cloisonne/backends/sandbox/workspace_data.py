@@ -1,6 +1,7 @@
 """The project's research data in its workspace: the provisioned extract and the S3 bucket.
 
-Runs in the hub at each spawn (the spawner calls ``WorkspaceData(parent=spawner).apply``):
+Runs in the hub at each spawn (the spawner calls ``WorkspaceData(parent=spawner).project_data``
+and plans the workspace with the result):
 the extract is mounted when it has been provisioned, and the project's bucket and scoped
 credential are created (or re-applied) live in the store, so a project added after the hub
 started works at its first spawn. The secret goes only into that workspace's environment.
@@ -13,7 +14,7 @@ from pathlib import Path
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ...core.plan import WorkspacePlan
+from ...core.plan import ProjectData
 from ...data.s3 import (
     DEFAULT_BASE_PORT,
     Credential,
@@ -23,7 +24,7 @@ from ...data.s3 import (
     s3_endpoint,
     workspace_env,
 )
-from ...data.workspace import data_mount, with_project_data
+from ...data.workspace import data_mount
 from ..gate import SpawnRefused
 
 # Credentials this hub process has applied, by (store folder, project, store pid): re-applying
@@ -52,21 +53,15 @@ class WorkspaceData(LoggingConfigurable):
     )
     s3_port = Integer(DEFAULT_BASE_PORT, config=True, help="The store's S3 (base) port.")
 
-    def apply(self, plan: WorkspacePlan) -> WorkspacePlan:
-        """``plan`` with the project's extract and S3 access (blocking: call in a thread)."""
-        try:
-            return self._apply(plan)
-        except ValueError as exc:  # e.g. a dataset named like the extract's mount point
-            raise SpawnRefused(500, f"Project '{plan.project}': {exc}") from None
-
-    def _apply(self, plan: WorkspacePlan) -> WorkspacePlan:
+    def project_data(self, project: str) -> ProjectData:
+        """The project's extract and S3 access (blocking: call in a thread)."""
         extract = None
         if self.project_data_root:
-            mount = data_mount(plan.project, self.project_data_root)
+            mount = data_mount(project, self.project_data_root)
             if Path(mount.source).is_dir():
                 extract = mount
         if not self.s3_root:
-            return with_project_data(plan, extract=extract)
+            return ProjectData(extract=extract)
         store = S3Store(self.s3_root, host=self.s3_host, ports=StorePorts(self.s3_port))
         pid = store.pid()
         if pid is None:
@@ -75,18 +70,17 @@ class WorkspaceData(LoggingConfigurable):
                 f"The project's S3 store is not running ({store.log_file}); an administrator "
                 "must restart the platform.",
             )
-        key = (str(store.root), plan.project, pid)
+        key = (str(store.root), project, pid)
         try:
-            credential = _applied.get(key) or store.ensure_project(plan.project)
+            credential = _applied.get(key) or store.ensure_project(project)
             _applied[key] = credential
         except S3Error as exc:
-            self.log.error("S3 credential for project %s: %s", plan.project, exc)
+            self.log.error("S3 credential for project %s: %s", project, exc)
             raise SpawnRefused(
-                503, f"The S3 bucket of project '{plan.project}' could not be prepared."
+                503, f"The S3 bucket of project '{project}' could not be prepared."
             ) from None
-        return with_project_data(
-            plan,
+        return ProjectData(
             extract=extract,
             s3=s3_endpoint(store.host, store.ports.s3),
-            s3_env=workspace_env(credential, store.endpoint_url),
+            s3_env=tuple(sorted(workspace_env(credential, store.endpoint_url).items())),
         )

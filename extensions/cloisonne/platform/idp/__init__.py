@@ -9,8 +9,6 @@ provider (Keycloak, Pro Santé Connect...): see docs/identity.md.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -21,6 +19,7 @@ from typing import Any
 import requests
 
 from ...hub.idp_client import CLIENT_ID, Client, ensure_client, write_json
+from ...procs import read_pid, stop_pid
 from .passwords import hash_password
 
 __all__ = ["CLIENT_ID", "Client", "EmbeddedProvider", "ensure_client", "project_claims",
@@ -137,21 +136,5 @@ class EmbeddedProvider:
             return ""
 
     def stop(self, timeout: float = 5) -> None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                os.kill(pid, 0)
-                try:  # reap it when it is our child
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                time.sleep(0.05)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_pid(read_pid(self.pid_file), timeout=timeout)
         self.pid_file.unlink(missing_ok=True)
