@@ -63,4 +63,19 @@ def stop_pid(
                 time.sleep(0.05)
     except ProcessLookupError:
         return True
-    return not alive(pid)
+    if alive(pid):
+        return False
+    _wait_reaped(pid, 2.0)
+    return True
+
+
+def _wait_reaped(pid: int, timeout: float) -> None:
+    """Give the parent of an exited process (not ours) a moment to reap it, so that its PID is
+    gone, not a zombie, when stop_pid returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
