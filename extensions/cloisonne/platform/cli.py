@@ -26,7 +26,7 @@ from ..hub.reference import reference_markdown
 from ..hub.site import Site, SiteError
 from ..procs import alive, read_pid, stop_pid
 from ..workspace import export as export_cli
-from . import audit_cli
+from . import audit_cli, keys_cli
 
 UP_PID_FILE = "up.pid"  # the `cloisonne up` process, which `cloisonne down` asks to stop
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 300  # a hub that dies more often than this stays down
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_parser(sub)
     data_cli.add_parser(sub)
     export_cli.add_parser(sub)
+    keys_cli.add_parser(sub)
     sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
         func=cmd_service
     )
