@@ -25,11 +25,13 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from ...core.lifecycle import ProjectRules
 from ...core.plan import Endpoint, PlanSettings, User, WorkspacePlan, plan_workspace
 from ...core.projects import Project, ProjectError, is_project_group, project_from_properties
 from ...data.s3 import public_env
 from ...data.workspace import with_project_data
 from ...workspace.server_args import guard_server_args
+from ..gate import check_lifecycle
 from .pod import (
     KubeSettings,
     Placement,
@@ -283,6 +285,7 @@ class ProjectKubeSpawner(KubeSpawner):
 
     def workspace_plan(self) -> WorkspacePlan:
         project, index = self.resolve_project()
+        check_lifecycle(project, ProjectRules(parent=self))
         user = User(self.user.name, self.workspace_uid)
         plan = plan_workspace(project, user, self.plan_settings(), project_index=index)
         s3 = self.project_s3.get(project.id)

@@ -38,8 +38,9 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from ...audit import journal
 from ...core import plan as planlib
+from ...core.lifecycle import ProjectRules
 from ...workspace.server_args import guard_server_args
-from ..gate import SpawnRefused, resolve_project
+from ..gate import SpawnRefused, check_lifecycle, resolve_project
 from . import host
 from .bwrap import SandboxRuntime, bwrap_argv, options_file, passwd_entries
 from .cgroups import CgroupLayout, SandboxCgroup
@@ -191,6 +192,7 @@ class SandboxSpawner(Spawner):
 
     def build_plan(self) -> planlib.WorkspacePlan:
         project, project_index = resolve_project(self.user, self.name)
+        check_lifecycle(project, ProjectRules(parent=self))
         self._refuse_twin(project.id)
         hub_port = urlparse(self.hub.api_url).port or 80
         settings = planlib.PlanSettings(
