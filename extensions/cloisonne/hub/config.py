@@ -17,6 +17,8 @@ from ..backends.sandbox import host
 from ..backends.sandbox.network import SiteNetwork
 from ..core.projects import ProjectError, load_projects
 from .audit_events import HubAudit
+from .lifecycle import SETTINGS as LIFECYCLE_SETTINGS
+from .lifecycle import configure_lifecycle
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -80,6 +82,7 @@ SETTINGS = {
         "configurable-http-proxy command",
     ),  # fmt: skip
 }
+SETTINGS.update(LIFECYCLE_SETTINGS)
 
 
 # JupyterHub's `admin_access = False` has done nothing since JupyterHub 2: its built-in admin
@@ -223,6 +226,11 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
             }
         )
     configure_service(c, env, state, site, services, roles)
+    configure_lifecycle(
+        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, services, roles,
+        command=managed_service("cloisonne.service.lifecycle_watch"),
+        admin_group=setting(env, "CLOISONNE_OIDC_ADMIN_GROUP"), db_url=c.JupyterHub.db_url,
+    )  # fmt: skip
     # A workspace reports its activity (kernels, terminals, requests) to the hub well within
     # the cull timeout: with JupyterHub's default of 300 s a workspace busy under a shorter
     # timeout looked idle, and the culler stopped it.

@@ -1,0 +1,178 @@
+"""The lifecycle watcher: a hub-managed service that keeps running workspaces within the rules.
+
+A spawn is refused by the gate, but a workspace already running when its project is suspended
+(admin panel or ``cloisonne project suspend``), closed, reaches its end date or loses a
+mandatory field keeps running unless something stops it: every ``ProjectRules.check_interval``
+seconds this service reads the project groups and the active servers through the hub's REST API,
+stops what ``core.lifecycle.servers_to_stop`` names, and records each stop, and each end-of-
+project notice to leads and admins, in the audit log. It holds only the scopes it needs
+(read users and groups, stop servers); it cannot start servers or enter workspaces.
+
+Usage (started by the hub): python -m cloisonne.service.lifecycle_watch
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from traitlets.config import Config
+
+from ..audit.store import AuditStore
+from ..core.lifecycle import (
+    ProjectRules,
+    RunningServer,
+    StopOrder,
+    end_notice_due,
+    server_project,
+    servers_to_stop,
+)
+from ..core.projects import Project, ProjectError, is_project_group, project_from_properties
+
+log = logging.getLogger("cloisonne.lifecycle")
+
+
+class HubClient:
+    """The few REST calls the watcher and the `cloisonne project` commands make."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = 30):
+        self.api_url, self.timeout = api_url.rstrip("/"), timeout
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        r = self.session.request(method, self.api_url + path, timeout=self.timeout, **kw)
+        if r.status_code >= 400 and r.status_code != 404:
+            raise RuntimeError(f"hub API {method} {path}: {r.status_code} {r.text[:300]}")
+        return r
+
+    def groups(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/groups", params={"limit": 10000}).json()
+
+    def active_users(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/users", params={"state": "active", "limit": 10000}).json()
+
+    def stop_server(self, user: str, server: str) -> None:
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        self.call("DELETE", path)
+
+
+def read_projects(groups: list[dict[str, Any]]) -> dict[str, Project]:
+    """The valid project groups by id (an invalid one is left to the spawn gate to report)."""
+    out = {}
+    for group in groups:
+        if not is_project_group(group["name"], group.get("properties")):
+            continue
+        try:
+            out[group["name"]] = project_from_properties(group["name"], group["properties"])
+        except ProjectError as exc:
+            log.warning("skipping %s: %s", group["name"], exc)
+    return out
+
+
+def running_servers(users: list[dict[str, Any]], *, stopping: bool = False) -> list[RunningServer]:
+    """Every active server (ready or starting); those being stopped only if ``stopping``."""
+    servers = []
+    for user in users:
+        for name, model in (user.get("servers") or {}).items():
+            if stopping or model.get("pending") != "stop":
+                servers.append(RunningServer(user["name"], name, tuple(user.get("groups", []))))
+    return servers
+
+
+def stop_all(client: HubClient, orders: list[StopOrder], store: AuditStore | None) -> None:
+    for order in orders:
+        client.stop_server(order.user, order.server)
+        log.info("stopped %s/%s: %s", order.user, order.server, order.reason)
+        if store is not None:
+            store.append(
+                "lifecycle.workspace_stopped",
+                user=order.user,
+                project=order.project,
+                fields={"server": order.server, "reason": order.reason},
+            )
+
+
+def wait_stopped(client: HubClient, project: str, timeout: float = 60) -> float:
+    """Seconds until no server of ``project`` is active (stops are asynchronous in the hub)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        users = client.active_users()
+        ids = {g["name"] for g in client.groups()}
+        running = running_servers(users, stopping=True)
+        if not [s for s in running if server_project(s, ids) == project]:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise TimeoutError(f"workspaces of project '{project}' still running after {timeout:g} s")
+
+
+class Watcher:
+    def __init__(self, client: HubClient, rules: ProjectRules, store: AuditStore | None):
+        self.client, self.rules, self.store = client, rules, store
+        self.noticed: dict[str, datetime.date] = {}
+
+    def check(self, today: datetime.date | None = None) -> list[StopOrder]:
+        today = today or datetime.datetime.now(datetime.UTC).date()
+        groups = self.client.groups()
+        projects = read_projects(groups)
+        orders = servers_to_stop(
+            projects, running_servers(self.client.active_users()), today,
+            self.rules.mandatory_fields,
+        )  # fmt: skip
+        stop_all(self.client, orders, self.store)
+        self.notify(projects, {g["name"]: g.get("users", []) for g in groups}, today)
+        return orders
+
+    def notify(
+        self, projects: Mapping[str, Project], members: Mapping[str, list[str]],
+        today: datetime.date,
+    ) -> None:  # fmt: skip
+        """Tell each ending project's leads and the admins, once a day."""
+        admins = members.get(os.environ.get("CLOISONNE_ADMIN_GROUP", "cloisonne-admins"), [])
+        for pid, project in projects.items():
+            left = end_notice_due(project, today, self.rules.end_warning_days)
+            if left is None or self.noticed.get(pid) == today:
+                continue
+            self.noticed[pid] = today
+            recipients = sorted({*members.get(project.leads_group, []), *admins})
+            log.info("project %s ends in %d day(s); told %s", pid, left, recipients)
+            if self.store is not None:
+                self.store.append(
+                    "lifecycle.end_near",
+                    project=pid,
+                    fields={"end": project.governance.end.isoformat(),  # type: ignore[union-attr]
+                            "days_left": left, "told": recipients},
+                )  # fmt: skip
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.check()
+            except (requests.RequestException, RuntimeError) as exc:
+                log.warning("lifecycle check failed (will retry): %s", exc)
+            time.sleep(self.rules.check_interval)
+
+
+def rules_from_env(env: Mapping[str, str] = os.environ) -> ProjectRules:
+    """The hub passes its ``ProjectRules`` config section as JSON (hub/lifecycle.py)."""
+    section = json.loads(env.get("CLOISONNE_PROJECT_RULES") or "{}")
+    return ProjectRules(config=Config({"ProjectRules": section}))
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
+    )
+    client = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
+    db = os.environ.get("CLOISONNE_AUDIT_DB")
+    Watcher(client, rules_from_env(), AuditStore(db) if db else None).run()
+
+
+if __name__ == "__main__":
+    main()
