@@ -219,6 +219,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
                     "list:users",
                     "read:users",
                     "read:groups",
+                    "list:groups",  # `cloisonne projects register`
                     "read:hub",
                     "list:services",
                 ],  # fmt: skip

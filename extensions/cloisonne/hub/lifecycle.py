@@ -64,6 +64,7 @@ def configure_lifecycle(
             "scopes": [
                 "list:users",
                 "read:users",
+                "list:groups",
                 "read:groups",
                 "read:servers",
                 "delete:servers",
