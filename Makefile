@@ -13,7 +13,7 @@ CHP := .node/node_modules/.bin/configurable-http-proxy
 # oidc-provider 8.x: the 9.x line targets Node 22 and Debian ships Node 20.
 OIDC_PROVIDER := .node/node_modules/oidc-provider/package.json
 APT_PACKAGES := bubblewrap nftables iproute2 util-linux python3 python3-venv python3-dev nodejs npm \
-  postgresql chromium
+  postgresql chromium softhsm2
 DB ?= sqlite
 PYTEST_ARGS ?=
 

@@ -1,4 +1,5 @@
-"""Hub-side keys (0600, one per project) and the JSON-lines audit hook."""
+"""Hub-side pseudonymisation keys (wrapped by the key service, migrated from 0600 files) and the
+JSON-lines audit hook."""
 
 import json
 import os
@@ -17,14 +18,25 @@ def test_key_created_private_and_stable(tmp_path):
     keys = tmp_path / "keys"
     first = project_key(keys, "cardio")
     assert len(first) == KEY_BYTES
-    assert mode(keys) == 0o700 and mode(keys / "cardio.key") == 0o600
+    assert mode(keys) == 0o700 and mode(keys / "projects" / "cardio.json") == 0o600
+    assert first.hex() not in (keys / "projects" / "cardio.json").read_text()  # only wrapped
     assert project_key(keys, "cardio") == first
     assert project_key(keys, "onco") != first
 
 
+def test_an_earlier_versions_key_file_is_taken_under_the_master_and_shredded(keys_dir):
+    legacy = keys_dir / "cardio.key"
+    legacy.write_text("ab" * KEY_BYTES + "\n")
+    os.chmod(legacy, 0o600)
+    assert project_key(keys_dir, "cardio") == bytes.fromhex("ab" * KEY_BYTES)
+    assert not legacy.exists()
+    assert project_key(keys_dir, "cardio") == bytes.fromhex("ab" * KEY_BYTES)
+
+
 def test_key_readable_by_others_refused(keys_dir):
-    project_key(keys_dir, "cardio")
-    os.chmod(keys_dir / "cardio.key", 0o640)
+    legacy = keys_dir / "cardio.key"
+    legacy.write_text("ab" * KEY_BYTES + "\n")
+    os.chmod(legacy, 0o640)
     with pytest.raises(KeyFileError, match="group/others"):
         project_key(keys_dir, "cardio")
 
@@ -38,7 +50,7 @@ def test_keys_dir_open_to_others_refused(tmp_path):
 
 
 def test_missing_key_not_created_when_asked(keys_dir):
-    with pytest.raises(KeyFileError, match="no key"):
+    with pytest.raises(KeyFileError, match="has no pseudonymisation key"):
         project_key(keys_dir, "cardio", create=False)
 
 

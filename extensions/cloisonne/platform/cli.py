@@ -24,7 +24,7 @@ from ..core.projects import ProjectError, load_projects
 from ..data import cli as data_cli
 from ..hub.config import SETTINGS, setting
 from ..workspace import export as export_cli
-from . import audit_cli, project_cli
+from . import audit_cli, keys_cli, project_cli
 
 UP_PID_FILE = "up.pid"  # the `cloisonne up` process, which `cloisonne down` asks to stop
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 300  # a hub that dies more often than this stays down
@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_parser(sub)
     data_cli.add_parser(sub)
     export_cli.add_parser(sub)
+    keys_cli.add_parser(sub)
     project_cli.add_parsers(sub)
     sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
         func=cmd_service

@@ -4,7 +4,12 @@ Without Yama, code in a workspace could ptrace or read the memory of its own ser
 unprivileged user namespaces widen the kernel's attack surface. The filter refuses (EPERM)
 what a data analysis never needs: tracing other processes, new user namespaces, mounts,
 kernel keyrings, BPF, perf events, module loading; clone3 answers ENOSYS so that libc falls
-back to clone, whose flags the filter can inspect. Other architectures' system calls (32-bit,
+back to clone, whose flags the filter can inspect. Signals to PID 1 (the workspace server, see
+bwrap.py) are refused: the kernel already drops those the server has no handler for (SIGKILL,
+SIGSTOP), and this refuses the rest (SIGTERM, SIGINT, SIGUSR1...), by every route a process of
+the same uid has: kill, tgkill, rt_(tg)sigqueueinfo with PID 1, tkill and pidfd_send_signal at
+all, and fcntl(F_SETSIG), which would let an fd owned by PID 1 deliver a chosen signal. Only the
+spawner, from outside the sandbox, can stop the server. Other architectures' system calls (32-bit,
 x32) are refused too. Pure: returns bytes.
 """
 
@@ -25,6 +30,15 @@ BLOCKED = {
     "kexec_load": 246, "kexec_file_load": 320, "bpf": 321, "perf_event_open": 298,
     "userfaultfd": 323, "keyctl": 250, "add_key": 248, "request_key": 249,
     "fsopen": 430, "fsmount": 432, "move_mount": 429, "open_tree": 428,
+    "tkill": 200, "pidfd_send_signal": 424,
+}  # fmt: skip
+# system calls refused when their argument at (seccomp_data offset) has the value
+SERVER_PID = 1
+F_SETSIG = 10
+REFUSED_WITH_ARG = {
+    "kill": (62, 16, SERVER_PID), "tgkill": (234, 16, SERVER_PID),
+    "rt_sigqueueinfo": (129, 16, SERVER_PID), "rt_tgsigqueueinfo": (297, 16, SERVER_PID),
+    "fcntl": (72, 24, F_SETSIG),
 }  # fmt: skip
 CLONE, UNSHARE, CLONE3 = 56, 272, 435
 
@@ -57,6 +71,14 @@ def workspace_filter() -> bytes:
     ]
     for nr in sorted(BLOCKED.values()):
         prog += [_insn(JEQ, 0, 1, nr), _insn(RET, 0, 0, eperm)]
+    for nr, offset, value in REFUSED_WITH_ARG.values():
+        prog += [
+            _insn(JEQ, 0, 4, nr),
+            _insn(LD_ABS_W, 0, 0, offset),  # low 32 bits of the argument
+            _insn(JEQ, 0, 1, value),
+            _insn(RET, 0, 0, eperm),
+            _insn(RET, 0, 0, RET_ALLOW),
+        ]
     prog += [
         _insn(JEQ, 0, 1, CLONE3),
         _insn(RET, 0, 0, _errno(errno.ENOSYS)),
