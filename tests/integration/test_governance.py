@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from cloisonne.audit.store import AuditStore
 from cloisonne.platform.localhub import LocalHub
 
@@ -30,7 +31,7 @@ INTERVAL = 1.0  # the watcher's check interval on this hub
 def hub() -> Iterator[LocalHub]:
     env = {"CLOISONNE_MANDATORY_FIELDS": "purpose,controller,authorisations,end",
            "CLOISONNE_LIFECYCLE_INTERVAL": str(INTERVAL),
-           "CLOISONNE_END_WARNING_DAYS": "30"}  # fmt: skip
+           "CLOISONNE_END_WARNING_DAYS": "30", "CLOISONNE_REGISTER_PUBLIC": "on"}  # fmt: skip
     with running_hub("g", projects_file=HERE / "projects-governance.yaml", extra_env=env) as h:
         yield h
 
@@ -190,3 +191,23 @@ def test_register_lists_public_fields(hub: LocalHub) -> None:
     csv_out = cli(hub, "projects", "register", "--format", "csv").stdout
     assert csv_out.splitlines()[0].startswith("id,title,purpose,authorisations")
     assert "CHU Exemple" in csv_out
+
+
+def test_register_page_is_public_here_and_keeps_closed_projects(hub: LocalHub) -> None:
+    original = properties(hub, "onco")
+    try:
+        set_properties(hub, "onco", {**original, "state": "closed", "state_why": "ended 2026"})
+        assert "is closed" in refusal(hub, "dave", "onco")
+        page = requests.get(f"{hub.url}/hub/register", timeout=30)  # no credentials
+        assert page.status_code == 200 and 'data-project="cardio"' in page.text
+        assert "CNIL DR-2026-042 of 2026-01-15" in page.text and "CHU Exemple" in page.text
+        rows = requests.get(f"{hub.url}/hub/register?format=json", timeout=30).json()
+        assert {r["id"]: r["state"] for r in rows} == {"cardio": "active", "onco": "closed"}
+        assert all("members" not in r and "cpu" not in r for r in rows)
+    finally:
+        set_properties(hub, "onco", original)
+
+
+def test_register_page_needs_sign_in_by_default(platform: LocalHub) -> None:
+    page = requests.get(f"{platform.url}/hub/register", timeout=30, allow_redirects=False)
+    assert page.status_code == 302 and "/login" in page.headers["Location"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traitlets import Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .governance import CLOSED, SUSPENDED, check_mandatory_names
@@ -41,6 +41,13 @@ class ProjectRules(Configurable):
         5.0,
         help="""Seconds between the lifecycle watcher's checks: workspaces of a project that is
         suspended, closed, ended or not yet started are stopped within this time.""",
+    ).tag(config=True)
+
+    register_public = Bool(
+        False,
+        help="""Whether the project register (/hub/register: title, purpose, authorisation,
+        controller, dates, datasets and state of current and past projects) is public; by
+        default only signed-in users see it.""",
     ).tag(config=True)
 
     @validate("mandatory_fields")
@@ -157,6 +164,10 @@ def end_notice_due(project: Project, today: datetime.date, warning_days: int) ->
         return None
     left = (end - today).days
     return left if 0 <= left <= warning_days else None
+
+
+REGISTER_FIELDS = ("id", "title", "purpose", "authorisations", "legal_basis", "controller",
+                   "investigator", "start", "end", "datasets", "outputs", "state")  # fmt: skip
 
 
 def register_entry(project: Project, today: datetime.date) -> dict[str, Any]:

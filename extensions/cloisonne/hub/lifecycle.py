@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.lifecycle import ProjectRules
+from .register_page import RegisterHandler
 
 SERVICE = "cloisonne-lifecycle"
 
@@ -24,6 +25,10 @@ SETTINGS = {
     "CLOISONNE_END_WARNING_DAYS": (
         "14",
         "days before a project's end when its leads and admins are told",
+    ),
+    "CLOISONNE_REGISTER_PUBLIC": (
+        "off",
+        "on: the project register at /hub/register is public (ProjectRules.register_public)",
     ),
     "CLOISONNE_LIFECYCLE_INTERVAL": (
         "5",
@@ -46,7 +51,11 @@ def configure_lifecycle(
         rules.end_warning_days = int(env["CLOISONNE_END_WARNING_DAYS"])
     if env.get("CLOISONNE_LIFECYCLE_INTERVAL"):
         rules.check_interval = float(env["CLOISONNE_LIFECYCLE_INTERVAL"])
+    if env.get("CLOISONNE_REGISTER_PUBLIC"):
+        rules.register_public = env["CLOISONNE_REGISTER_PUBLIC"] == "on"
     ProjectRules(config=c)  # a wrong value stops the hub here, with the trait's message
+    handlers = list(c.JupyterHub.extra_handlers) if "extra_handlers" in c.JupyterHub else []
+    c.JupyterHub.extra_handlers = [*handlers, (r"/register", RegisterHandler)]
     services.append(
         {
             "name": SERVICE,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.governance import ACTIVE, STATE_KEYS, SUSPENDED, parse_date
-from ..core.lifecycle import register_entry, servers_to_stop
+from ..core.lifecycle import REGISTER_FIELDS, register_entry, servers_to_stop
 from ..core.projects import ProjectError, project_from_properties
 from ..hub.config import setting
 from ..service.lifecycle_watch import (
@@ -31,9 +31,6 @@ from ..service.lifecycle_watch import (
     stop_all,
     wait_stopped,
 )
-
-REGISTER_FIELDS = ("id", "title", "purpose", "authorisations", "legal_basis", "controller",
-                   "investigator", "start", "end", "datasets", "outputs", "state")  # fmt: skip
 
 
 def hub_client(env: dict[str, str] | os._Environ = os.environ) -> HubClient:
