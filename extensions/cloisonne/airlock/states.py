@@ -105,7 +105,8 @@ VALID_STATE_TRANSITIONS: Mapping[Action, Rule] = {
     ),
     Action.WITHDRAW: Rule(
         _BEFORE_DECISION, S.WITHDRAWN,
-        can.can_withdraw, "the requester", EventType.REQUEST_WITHDRAWN,
+        can.can_withdraw, "the requester (or the airlock service, closing the project)",
+        EventType.REQUEST_WITHDRAWN,
     ),
     Action.REVOKE: Rule(
         frozenset({S.APPROVED, S.RELEASED}), S.REVOKED,

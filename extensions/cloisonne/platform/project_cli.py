@@ -62,13 +62,16 @@ def _put(client: HubClient, project: str, properties: dict[str, Any]) -> None:
     client.call("PUT", f"/groups/{project}/properties", json=properties)
 
 
+def _hub_db() -> str:
+    state = Path(setting(os.environ, "CLOISONNE_STATE"))
+    return setting(os.environ, "CLOISONNE_DB_URL") or f"sqlite:///{state / 'jupyterhub.sqlite'}"
+
+
 def _audit(event: str, project: str, by: str, **fields: Any) -> None:
     """The decision itself (who, why), beside the hub's record of the properties changed."""
     from ..audit.store import AuditStore
 
-    state = Path(setting(os.environ, "CLOISONNE_STATE"))
-    db = setting(os.environ, "CLOISONNE_DB_URL") or f"sqlite:///{state / 'jupyterhub.sqlite'}"
-    store = AuditStore(db, create=False)
+    store = AuditStore(_hub_db(), create=False)
     try:
         store.append(event, user=by, project=project, fields=fields)
     finally:
@@ -126,6 +129,23 @@ def cmd_extend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    from .closeout import Closeout
+
+    state = Path(setting(os.environ, "CLOISONNE_STATE"))
+    closing = Closeout(state, args.project, hub_client(), _hub_db(), by=args.by, reason=args.why)
+    before = closing.load()
+    progress = closing.run()
+    if before.done == progress.done:
+        print(f"project {args.project} was already closed")
+    else:
+        print(f"project {args.project} closed by {progress.by}; steps run: "
+              f"{', '.join(s for s in progress.done if s not in before.done)}")  # fmt: skip
+    print(f"  archive: {closing.archive}")
+    print(f"  certificate: {progress.results['certify']['certificate']}")
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     client = hub_client()
     today = datetime.datetime.now(datetime.UTC).date()
@@ -147,7 +167,7 @@ def write_register(rows: list[dict[str, Any]], fmt: str, out: Any) -> None:
 def add_parsers(sub: Any) -> None:
     who = getpass.getuser()
     who = os.environ.get("SUDO_USER", who)
-    project = sub.add_parser("project", help="suspend, resume or extend a project")
+    project = sub.add_parser("project", help="suspend, resume, extend or close a project")
     psub = project.add_subparsers(dest="action", required=True)
     p = psub.add_parser("suspend", help="stop every workspace of a project and refuse spawns")
     p.add_argument("project")
@@ -164,6 +184,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--why", required=True, help="e.g. the amended authorisation's reference")
     p.add_argument("--by", default=who)
     p.set_defaults(func=cmd_extend)
+    p = psub.add_parser("close", help="stop, archive and delete a project; write a certificate")
+    p.add_argument("project")
+    p.add_argument("--why", required=True, help="e.g. 'authorised period ended'")
+    p.add_argument("--by", default=who)
+    p.set_defaults(func=cmd_close)
     projects = sub.add_parser("projects", help="the register of the projects this hub hosts")
     rsub = projects.add_subparsers(dest="action", required=True)
     p = rsub.add_parser("register", help="public fields of current and past projects")
