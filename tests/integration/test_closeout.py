@@ -10,10 +10,12 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from cloisonne.airlock.model import Actor, Decision, FileVote, State
 from cloisonne.audit.store import AuditStore
 from cloisonne.core.closeout import STEP_NAMES
@@ -27,7 +29,7 @@ from cloisonne.service.directory import StaticDirectory
 from cloisonne.service.lifecycle_watch import HubClient
 from cloisonne.service.settings import AirlockSettings
 
-from .conftest import running_hub
+from .conftest import free_store_port, running_hub
 from .workspace import spawn
 
 HERE = Path(__file__).parent
@@ -37,9 +39,15 @@ DRAFT = b"region,count\nnord,130\nsud,95\n"
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    with running_hub("c", projects_file=HERE / "projects-governance.yaml",
-                     extra_env={"CLOISONNE_LIFECYCLE_INTERVAL": "1"}) as h:  # fmt: skip
+    env = {"CLOISONNE_LIFECYCLE_INTERVAL": "1", "CLOISONNE_S3": "on",
+           "CLOISONNE_S3_PORT": str(free_store_port())}  # fmt: skip
+    with running_hub("c", projects_file=HERE / "projects-governance.yaml", extra_env=env) as h:
         yield h
+
+
+def cli(hub: LocalHub, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cloisonne.platform.cli", *args],
+                          env=hub.env(), capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
 def airlock(hub: LocalHub, project: str) -> Airlock:
@@ -76,16 +84,15 @@ def test_close_a_project_with_data_workspaces_and_requests(hub: LocalHub) -> Non
     keys_dir = layout(hub.state)["keys"]
     project_key(keys_dir, "cardio")
     released, opened = make_requests(hub, "cardio", "alice", "carol")
+    store = hub.s3_store()
+    store.admin_client().put_object(Bucket="cloisonne-cardio", Key="results/r.csv", Body=TABLE)
     a = airlock(hub, "cardio")
     assert a.repo.get(released).request.state is State.RELEASED
     draft_blob = a.blobs.path(a.repo.get(opened).request.files[0].sha256)
     assert draft_blob.exists()
 
-    done = subprocess.run(
-        [sys.executable, "-m", "cloisonne.platform.cli", "project", "close", "cardio",
-         "--why", "authorised period ended", "--by", "admin"],
-        env=hub.env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = cli(hub, "project", "close", "cardio", "--why", "authorised period ended",
+               "--by", "admin")  # fmt: skip
     assert done.returncode == 0, done.stderr + hub.log_tail()
 
     assert "cardio" not in hub.api("GET", "/users/alice").json()["servers"]
@@ -109,16 +116,43 @@ def test_close_a_project_with_data_workspaces_and_requests(hub: LocalHub) -> Non
     assert by_what["extract"]["bytes"] == 1000
     assert by_what["unreleased airlock files"]["files"] == 1
     assert "crypto-shredded" in by_what["pseudonymisation key"]["note"]
+    s3 = by_what["S3 bucket and credential"]
+    assert (s3["files"], s3["bytes"]) == (1, len(TABLE))
+    buckets = [b["Name"] for b in store.admin_client().list_buckets()["Buckets"]]
+    assert "cloisonne-cardio" not in buckets
+    assert not (store.conf / "credentials" / "cardio.json").exists()
     assert cert["closed_by"] == "admin" and cert["audit_head"]["seq"] > 0
     store = AuditStore(hub.db_url, create=False)
     assert [e.type for e in store.iter_events() if e.type == "lifecycle.closed"]
     assert store.verify().ok
 
-    again = subprocess.run(
-        [sys.executable, "-m", "cloisonne.platform.cli", "project", "close", "cardio",
-         "--why", "again"], env=hub.env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    again = cli(hub, "project", "close", "cardio", "--why", "again")
     assert again.returncode == 0 and "already closed" in again.stdout, again.stderr
+
+
+def test_suspension_freezes_the_s3_credential_and_resume_restores_it(
+    hub: LocalHub,
+) -> None:
+    from cloisonne.data.s3 import Credential
+
+    spawn(hub, "dave", "onco")
+    store = hub.s3_store()
+    cred = Credential(**json.loads((store.conf / "credentials" / "onco.json").read_text()))
+    mine = store.client(cred.access_key, cred.secret_key)
+    assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 0
+    done = cli(hub, "project", "suspend", "onco", "--why", "incident 9", "--by", "admin")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            mine.list_objects_v2(Bucket=cred.bucket)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("InvalidAccessKeyId", "AccessDenied")
+            break
+        assert time.monotonic() < deadline, "the suspended project's credential still works"
+        time.sleep(0.1)
+    assert cli(hub, "project", "resume", "onco").returncode == 0
+    assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 0
 
 
 def test_an_interrupted_close_resumes_where_it_stopped(

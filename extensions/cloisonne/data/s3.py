@@ -442,6 +442,35 @@ class S3Store:
         self._wait_credential(cred)
         return cred
 
+    def freeze_project(self, project_id: str) -> bool:
+        """Withdraw the project's identity from the gateway (suspension): its credential is
+        refused from now on; ``ensure_project`` re-applies the same one (resume). Returns
+        whether the project had a credential."""
+        bucket = bucket_name(project_id)
+        if not (self.conf / "credentials" / f"{project_id}.json").exists():
+            return False
+        self.shell(f"s3.configure -user={bucket} -delete -apply")
+        return True
+
+    def delete_project(self, project_id: str) -> dict[str, Any]:
+        """Close-out: every object, the bucket, the identity and the stored credential.
+        Returns what was deleted (objects with size and ETag, measured before deletion)."""
+        bucket = bucket_name(project_id)
+        admin = self.admin_client()
+        objects: list[dict[str, Any]] = []
+        try:
+            for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                objects += [{"key": o["Key"], "bytes": o["Size"], "etag": o["ETag"].strip('"')}
+                            for o in page.get("Contents", [])]  # fmt: skip
+        except admin.exceptions.NoSuchBucket:
+            return {"bucket": bucket, "objects": [], "existed": False}
+        for start in range(0, len(objects), 1000):
+            delete_checked(admin, bucket, [o["key"] for o in objects[start : start + 1000]])
+        admin.delete_bucket(Bucket=bucket)
+        self.freeze_project(project_id)
+        (self.conf / "credentials" / f"{project_id}.json").unlink(missing_ok=True)
+        return {"bucket": bucket, "objects": objects, "existed": True}
+
     def _wait_credential(self, cred: Credential, timeout: float = 10.0) -> None:
         """``-apply`` reaches the gateway asynchronously: wait until the key is accepted."""
         client = self.client(cred.access_key, cred.secret_key)

@@ -40,6 +40,7 @@ from ..service.airlock import Airlock
 from ..service.directory import StaticDirectory
 from ..service.lifecycle_watch import HubClient, running_servers, stop_all, wait_stopped
 from ..service.settings import AirlockSettings
+from .data_platform import running_s3_store
 
 OPEN = (State.SUBMITTED, State.CHECKED, State.IN_REVIEW, State.RETURNED, State.RESUBMITTED)
 
@@ -201,10 +202,20 @@ class Closeout:
                 shutil.rmtree(root)
         deleted.append(self._delete_unreleased_blobs())
         deleted.append(self._destroy_keys(paths["keys"]))
-        deleted.append(Deleted("S3 bucket and credential", f"cloisonne-{self.project}",
-                               note="not deleted by this version: remove the bucket and its "
-                                    "identity with `weed shell` (issue 16.5)"))  # fmt: skip
+        deleted.append(self._delete_bucket())
         return deleted, {}
+
+    def _delete_bucket(self) -> Deleted:
+        store = running_s3_store(os.environ)
+        what = "S3 bucket and credential"
+        if store is None:
+            return Deleted(what, f"cloisonne-{self.project}", note="no S3 store on this platform")
+        gone = store.delete_project(self.project)
+        objects = gone["objects"]
+        return Deleted(what, gone["bucket"], len(objects), sum(o["bytes"] for o in objects),
+                       tree_digest((o["key"], o["etag"]) for o in objects),
+                       note="object ETags (MD5 of single-part uploads); bucket, identity and "
+                            "credential deleted" if gone["existed"] else "no bucket")  # fmt: skip
 
     def _delete_unreleased_blobs(self) -> Deleted:
         airlock = self._airlock()

@@ -46,3 +46,11 @@ def s3_store(env: Mapping[str, str], state: Path, site: SiteNetwork) -> S3Store 
     sandboxed = setting(env, "CLOISONNE_SPAWNER") != "simple"
     host = site.hub_ip if sandboxed else "127.0.0.1"
     return S3Store(state / "s3", host=host, ports=StorePorts(s3_port(env)))
+
+
+def running_s3_store(env: Mapping[str, str]) -> S3Store | None:
+    """The store of the platform ``env`` describes, if it is on and running (operator
+    commands: suspend freezes a project's credential, close deletes its bucket)."""
+    site = SiteNetwork(setting(env, "CLOISONNE_SUBNET"), setting(env, "CLOISONNE_PREFIX"))
+    store = s3_store(env, Path(setting(env, "CLOISONNE_STATE")), site)
+    return store if store is not None and store.pid() else None

@@ -31,6 +31,7 @@ from ..service.lifecycle_watch import (
     stop_all,
     wait_stopped,
 )
+from .data_platform import running_s3_store
 
 
 def hub_client(env: dict[str, str] | os._Environ = os.environ) -> HubClient:
@@ -88,7 +89,9 @@ def cmd_suspend(args: argparse.Namespace) -> int:
     props.update(state=SUSPENDED, state_why=args.why, state_by=args.by, state_at=_now())
     start = time.monotonic()
     _put(client, args.project, props)
-    _audit("lifecycle.suspended", args.project, args.by, why=args.why)
+    store = running_s3_store(os.environ)
+    frozen = bool(store and store.freeze_project(args.project))  # `resume` re-applies it
+    _audit("lifecycle.suspended", args.project, args.by, why=args.why, s3_frozen=frozen)
     today = datetime.datetime.now(datetime.UTC).date()
     projects = {args.project: project_from_properties(args.project, props)}
     orders = servers_to_stop(projects, running_servers(client.active_users()), today)
@@ -108,6 +111,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     for key in STATE_KEYS:
         props.pop(key, None)
     _put(client, args.project, props)
+    store = running_s3_store(os.environ)
+    if store is not None and (store.conf / "credentials" / f"{args.project}.json").exists():
+        store.ensure_project(args.project)  # the same credential, live again
     _audit("lifecycle.resumed", args.project, args.by)
     print(f"project {args.project} resumed by {args.by}")
     return 0
