@@ -72,6 +72,10 @@ class Egress:
     port: int
 
 
+DEFAULT_DATE_SHIFT_DAYS = 183  # about six months either way
+DEFAULT_AMOUNT_NOISE = 0.05
+
+
 @dataclass(frozen=True)
 class Extract:
     """What of the research warehouse a project is authorised to receive (pseudonymised).
@@ -85,6 +89,12 @@ class Extract:
     tables: tuple[tuple[str, tuple[str, ...] | None], ...]
     start: datetime.date | None = None
     end: datetime.date | None = None
+    # Unlinkability (two projects' extracts of one warehouse cannot be joined on exact values):
+    # every date of a patient moves by one secret offset in [-date_shift_days, +date_shift_days]
+    # (intervals within the patient stay exact); amounts are multiplied by a secret factor in
+    # [1 - amount_noise, 1 + amount_noise]. 0 turns either off.
+    date_shift_days: int = DEFAULT_DATE_SHIFT_DAYS
+    amount_noise: float = DEFAULT_AMOUNT_NOISE
 
     def to_property(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +105,8 @@ class Extract:
             out["start"] = self.start.isoformat()
         if self.end:
             out["end"] = self.end.isoformat()
+        out["date_shift_days"] = self.date_shift_days
+        out["amount_noise"] = self.amount_noise
         return out
 
 
@@ -205,7 +217,7 @@ def _parse_egress(items: list[str]) -> tuple[Egress, ...]:
 
 
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-EXTRACT_KEYS = {"source", "tables", "start", "end"}
+EXTRACT_KEYS = {"source", "tables", "start", "end", "date_shift_days", "amount_noise"}
 
 
 def _parse_date(value: object, *, field: str) -> datetime.date | None:
@@ -271,7 +283,16 @@ def parse_extract(value: object) -> Extract | None:
     end = _parse_date(value.get("end"), field=f"{field_name}.end")
     if start and end and start > end:
         raise ProjectError(f"start {start} is after end {end}", field=f"{field_name}.start")
-    return Extract(source=source, tables=tuple(parsed), start=start, end=end)
+    shift = value.get("date_shift_days", DEFAULT_DATE_SHIFT_DAYS)
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= 3650:
+        raise ProjectError(f"expected a number of days from 0 to 3650, got {shift!r}",
+                           field=f"{field_name}.date_shift_days")  # fmt: skip
+    noise = value.get("amount_noise", DEFAULT_AMOUNT_NOISE)
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 0.5:
+        raise ProjectError(f"expected a fraction from 0 to 0.5, got {noise!r}",
+                           field=f"{field_name}.amount_noise")  # fmt: skip
+    return Extract(source=source, tables=tuple(parsed), start=start, end=end,
+                   date_shift_days=shift, amount_noise=float(noise))  # fmt: skip
 
 
 PROJECT_KEYS = {

@@ -35,8 +35,9 @@ from .pseudonymise import (
 )
 from .schema import WAREHOUSE_MANIFEST
 from .synth import sha256_file
+from .unlink import AMOUNT_PREFIX, patient_offsets, perturb_amounts, shift_dates
 
-PROVISION_VERSION = 1  # bump when the output for the same inputs changes
+PROVISION_VERSION = 2  # bump when the output for the same inputs changes
 MANIFEST = "MANIFEST.json"
 BATCH_ROWS = 1 << 20
 
@@ -53,6 +54,7 @@ class TableJob:
     identifiers: tuple[tuple[str, str], ...]  # (column, domain) among ``columns``
     date_column: str  # filtered on ("" = no window for this table)
     rows_in: int
+    patient_column: str = ""  # whose pseudonym keys the date shift ("" = no dates to shift)
 
 
 def load_warehouse_manifest(warehouse: Path) -> dict[str, Any]:
@@ -99,6 +101,7 @@ def plan_tables(extract: Extract, warehouse: Path, manifest: dict[str, Any]) -> 
                 identifiers=tuple((c, d) for c, d in identifiers.items() if c in columns),
                 date_column=entry["date_column"] if windowed else "",
                 rows_in=pq.read_metadata(source).num_rows,
+                patient_column=next((c for c, d in identifiers.items() if d == "patient"), ""),
             )
         )
     return jobs
@@ -129,6 +132,15 @@ def copy_table(
         read.append(job.date_column)
     ids = dict(job.identifiers)
     file_schema = pq.read_schema(job.source)
+    dates = [c for c in job.columns if pa.types.is_date32(file_schema.field(c).type)]
+    shift = extract.date_shift_days if dates and job.patient_column else 0
+    if shift and job.patient_column not in read:
+        read.append(job.patient_column)  # keys the shift, even when not granted
+    amounts = [
+        c for c in job.columns
+        if extract.amount_noise and c.startswith(AMOUNT_PREFIX)
+        and pa.types.is_floating(file_schema.field(c).type)
+    ]  # fmt: skip
     # Every string column is read and written dictionary-encoded: identifiers so that each
     # distinct value is hashed once; codes (ATC, ICD-10, ...) so that the row shuffle moves
     # small integers rather than strings. With store_schema=False readers see plain strings.
@@ -153,6 +165,10 @@ def copy_table(
                     batch, filtered = batch.filter(mask), True
             if not batch.num_rows:
                 continue
+            offsets = None
+            if shift:
+                patients = pseudonymiser.column(batch.column(job.patient_column), "patient")
+                offsets = patient_offsets(pseudonymiser.keyed, patients, shift)
             arrays = []
             for name in job.columns:
                 column = batch.column(name)
@@ -161,6 +177,11 @@ def copy_table(
                 elif filtered and name in strings:
                     # no codes from rows outside the window in the output's dictionary pages
                     column = compact_dictionary(column)
+                elif offsets is not None and name in dates:
+                    column = shift_dates(column, offsets)
+                elif name in amounts:
+                    column = perturb_amounts(pseudonymiser.keyed, f"{job.table}:{number}:{name}",
+                                             column, extract.amount_noise)  # fmt: skip
                 arrays.append(column)
             shuffle = keyed_permutation(pseudonymiser.keyed, f"{job.table}:{number}", len(batch))
             out = pa.RecordBatch.from_arrays(arrays, names=list(job.columns)).take(shuffle)
@@ -281,6 +302,13 @@ def provision(
             "fingerprint": fp,
             "key": keyed.fingerprint,
             "pseudonym": f"hex(HMAC-SHA256(project key, domain || 0x00 || id))[:{PSEUDONYM_HEX}]",
+            # what was done to the values, never how to undo it (the offsets need the key)
+            "unlinking": {
+                "dates": f"every date of a patient shifted by one keyed offset within "
+                f"±{extract.date_shift_days} days (intervals within a patient exact)",
+                "amounts": f"amount_* columns times a keyed factor within "
+                f"±{extract.amount_noise:.0%}, rounded to the cent",
+            },
             "extract": extract.to_property(),
             "source": {
                 "patients": warehouse_manifest.get("patients"),
