@@ -20,20 +20,20 @@ def test_settings_reach_the_gate_and_the_watcher() -> None:
     c, services, roles = Config(), [], []
     env = {"CLOISONNE_MANDATORY_FIELDS": "purpose, end", "CLOISONNE_LIFECYCLE_INTERVAL": "2"}
     configure_lifecycle(c, env, services, roles, command=["watch"], admin_group="adm",
-                        db_url="sqlite://")  # fmt: skip
+                        db_url="sqlite://", state=Path("/nonexistent"))  # fmt: skip
     assert c.ProjectRules.mandatory_fields == ["purpose", "end"]
     (service,) = services
     rules = rules_from_env(service["environment"])
     assert rules.mandatory_fields == ["purpose", "end"] and rules.check_interval == 2.0
     (role,) = roles
     assert role["services"] == [SERVICE] and "delete:servers" in role["scopes"]
-    assert not {"admin:servers", "admin:users", "tokens"} & set(role["scopes"])
+    assert not {"admin:servers", "admin:users", "servers", "access:servers"} & set(role["scopes"])
 
 
 def test_an_unknown_mandatory_field_stops_the_hub_with_its_name() -> None:
     with pytest.raises(TraitError, match="colour"):
         configure_lifecycle(Config(), {"CLOISONNE_MANDATORY_FIELDS": "colour"}, [], [],
-                            command=[], admin_group="a", db_url="")  # fmt: skip
+                            command=[], admin_group="a", db_url="", state=Path("."))  # fmt: skip
 
 
 def test_a_suspension_survives_the_projects_file_being_reapplied(tmp_path: Path) -> None:

@@ -18,20 +18,24 @@ from pathlib import Path
 import pytest
 import requests
 from cloisonne.audit.store import AuditStore
+from cloisonne.platform.idp import set_groups
 from cloisonne.platform.localhub import LocalHub
 
-from .conftest import running_hub
+from .conftest import PASSWORDS, running_hub
+from .oidc_login import login
 from .workspace import spawn, stop
 
 HERE = Path(__file__).parent
 INTERVAL = 1.0  # the watcher's check interval on this hub
+MEMBERSHIP = 3.0  # ... and of memberships at the provider
 
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
     env = {"CLOISONNE_MANDATORY_FIELDS": "purpose,controller,authorisations,end",
            "CLOISONNE_LIFECYCLE_INTERVAL": str(INTERVAL),
-           "CLOISONNE_END_WARNING_DAYS": "30", "CLOISONNE_REGISTER_PUBLIC": "on"}  # fmt: skip
+           "CLOISONNE_END_WARNING_DAYS": "30", "CLOISONNE_REGISTER_PUBLIC": "on",
+           "CLOISONNE_MEMBERSHIP_INTERVAL": str(MEMBERSHIP)}  # fmt: skip
     with running_hub("g", projects_file=HERE / "projects-governance.yaml", extra_env=env) as h:
         yield h
 
@@ -211,3 +215,35 @@ def test_register_page_is_public_here_and_keeps_closed_projects(hub: LocalHub) -
 def test_register_page_needs_sign_in_by_default(platform: LocalHub) -> None:
     page = requests.get(f"{platform.url}/hub/register", timeout=30, allow_redirects=False)
     assert page.status_code == 302 and "/login" in page.headers["Location"]
+
+
+def test_member_removed_at_the_provider_loses_access_without_logging_in(hub: LocalHub) -> None:
+    assert login(hub, "bob", PASSWORDS["bob"]).ok  # the hub keeps this login's tokens
+    spawn(hub, "bob", "cardio")
+    r = hub.api("POST", "/users/bob/tokens", json={"note": "notebook client"})
+    token = r.json()["token"]
+    assert hub.api("GET", "/user", token=token).ok
+    accounts = json.loads((hub.state / "idp/accounts.json").read_text())
+    before = accounts["users"]["bob"]["groups"]
+    try:
+        set_groups(hub.state / "idp", "bob", [g for g in before if g != "project-cardio"])
+        took = wait_gone(hub, "bob", "cardio", MEMBERSHIP + INTERVAL + 30)
+        start = time.monotonic() - took
+        while hub.api("GET", "/user", token=token).ok:
+            assert time.monotonic() - start < MEMBERSHIP + INTERVAL + 30, "token still accepted"
+            time.sleep(0.1)
+        lost = time.monotonic() - start
+        print(
+            f"\nremoved at the provider -> workspace stopped {took:.2f} s, token revoked "
+            f"{lost:.2f} s (interval {MEMBERSHIP} s)"
+        )
+        assert lost <= MEMBERSHIP + INTERVAL + 5
+        assert "cardio" not in hub.api("GET", "/users/bob").json()["groups"]
+        revoked = events(hub, "lifecycle.membership_revoked")[-1]
+        assert revoked.user == "bob" and revoked.fields["groups"] == ["cardio"]
+        assert revoked.fields["tokens_revoked"] >= 1
+        assert "is not one of bob's projects" in refusal(hub, "bob", "cardio")
+    finally:
+        set_groups(hub.state / "idp", "bob", before)
+        hub.api("POST", "/groups/cardio/users", json={"users": ["bob"]})
+        hub.api("DELETE", "/users/bob/servers/cardio")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .governance import CLOSED, SUSPENDED, check_mandatory_names
@@ -41,6 +41,23 @@ class ProjectRules(Configurable):
         5.0,
         help="""Seconds between the lifecycle watcher's checks: workspaces of a project that is
         suspended, closed, ended or not yet started are stopped within this time.""",
+    ).tag(config=True)
+
+    membership_check_interval = Float(
+        300.0,
+        help="""Seconds between checks, for every user with a running workspace, of their
+        groups at the identity provider (its userinfo endpoint, with the access token of their
+        login). A member removed from a project there loses it within this time, without
+        logging in again: the project's workspaces stopped, the hub group left, every API
+        token revoked. 0 turns the check off (removal then takes effect at the next login).""",
+    ).tag(config=True)
+
+    unverified_membership = Enum(
+        ["keep", "stop"],
+        "keep",
+        help="""What to do when the provider no longer accepts a user's access token, so that
+        their groups cannot be checked: 'keep' their workspaces until the next login, or
+        'stop' them as if every project had been removed (the strict choice).""",
     ).tag(config=True)
 
     register_public = Bool(

@@ -231,6 +231,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, services, roles,
         command=managed_service("cloisonne.service.lifecycle_watch"),
         admin_group=setting(env, "CLOISONNE_OIDC_ADMIN_GROUP"), db_url=c.JupyterHub.db_url,
+        state=state,
     )  # fmt: skip
     # A workspace reports its activity (kernels, terminals, requests) to the hub well within
     # the cull timeout: with JupyterHub's default of 300 s a workspace busy under a shorter

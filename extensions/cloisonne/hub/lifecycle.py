@@ -8,7 +8,10 @@ a managed service of its own, gets the same section as JSON.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..core.lifecycle import ProjectRules
@@ -30,6 +33,10 @@ SETTINGS = {
         "off",
         "on: the project register at /hub/register is public (ProjectRules.register_public)",
     ),
+    "CLOISONNE_MEMBERSHIP_INTERVAL": (
+        "300",
+        "seconds within which a member removed at the identity provider loses access (0: off)",
+    ),
     "CLOISONNE_LIFECYCLE_INTERVAL": (
         "5",
         "seconds between checks that stop workspaces of suspended, closed or ended projects",
@@ -39,7 +46,7 @@ SETTINGS = {
 
 def configure_lifecycle(
     c: Any, env: Mapping[str, str], services: list, roles: list, *, command: list[str],
-    admin_group: str, db_url: str,
+    admin_group: str, db_url: str, state: Path,
 ) -> None:  # fmt: skip
     """Feed ``ProjectRules`` from the environment and add the watcher service and its role;
     ``command`` runs ``cloisonne.service.lifecycle_watch`` as a managed service."""
@@ -51,11 +58,14 @@ def configure_lifecycle(
         rules.end_warning_days = int(env["CLOISONNE_END_WARNING_DAYS"])
     if env.get("CLOISONNE_LIFECYCLE_INTERVAL"):
         rules.check_interval = float(env["CLOISONNE_LIFECYCLE_INTERVAL"])
+    if env.get("CLOISONNE_MEMBERSHIP_INTERVAL"):
+        rules.membership_check_interval = float(env["CLOISONNE_MEMBERSHIP_INTERVAL"])
     if env.get("CLOISONNE_REGISTER_PUBLIC"):
         rules.register_public = env["CLOISONNE_REGISTER_PUBLIC"] == "on"
     ProjectRules(config=c)  # a wrong value stops the hub here, with the trait's message
     handlers = list(c.JupyterHub.extra_handlers) if "extra_handlers" in c.JupyterHub else []
     c.JupyterHub.extra_handlers = [*handlers, (r"/register", RegisterHandler)]
+    idp = membership_check(c, state, admin_group)
     services.append(
         {
             "name": SERVICE,
@@ -64,6 +74,7 @@ def configure_lifecycle(
                 "CLOISONNE_PROJECT_RULES": json.dumps(dict(rules)),
                 "CLOISONNE_ADMIN_GROUP": admin_group,
                 "CLOISONNE_AUDIT_DB": db_url,
+                "CLOISONNE_IDP": json.dumps(idp),
             },
         }
     )
@@ -77,7 +88,35 @@ def configure_lifecycle(
                 "read:groups",
                 "read:servers",
                 "delete:servers",
+                # the membership check: read the login's tokens, leave groups, revoke tokens
+                "admin:auth_state",
+                "groups",
+                "tokens",
             ],  # fmt: skip
             "services": [SERVICE],
         }
     )
+
+
+def membership_check(c: Any, state: Path, admin_group: str) -> dict[str, str]:
+    """What the watcher needs to ask the provider for a user's groups between logins; the
+    hub keeps each login's tokens (encrypted auth state) so that it can."""
+    auth = c.CloisonneOIDCAuthenticator
+    if "userdata_url" not in auth:
+        return {}
+    c.Authenticator.enable_auth_state = True
+    if not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
+        key_file = state / "auth_state_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            os.chmod(key_file, 0o600)
+        # read by JupyterHub's CryptKeeper when it first encrypts, after the configuration
+        os.environ["JUPYTERHUB_CRYPT_KEY"] = key_file.read_text().strip()
+    key = auth.auth_state_groups_key if "auth_state_groups_key" in auth else "oauth_user.groups"
+    return {
+        "userinfo": auth.userdata_url,
+        "claim": key.removeprefix("oauth_user."),
+        "prefix": auth.project_group_prefix if "project_group_prefix" in auth else "project-",
+        "leads_suffix": auth.leads_suffix if "leads_suffix" in auth else "-leads",
+        "admin_group": admin_group,
+    }

@@ -25,6 +25,7 @@ import requests
 from traitlets.config import Config
 
 from ..audit.store import AuditStore
+from ..core.claims import map_claim_groups
 from ..core.lifecycle import (
     ProjectRules,
     RunningServer,
@@ -112,10 +113,85 @@ def wait_stopped(client: HubClient, project: str, timeout: float = 60) -> float:
     raise TimeoutError(f"workspaces of project '{project}' still running after {timeout:g} s")
 
 
+class MembershipCheck:
+    """A member removed from a project at the identity provider loses it between logins.
+
+    For each user with a running workspace, the provider's userinfo endpoint is asked for their
+    groups with the access token of their last login (read from the hub's encrypted auth
+    state); each project or leads group no longer in the claim is taken away: the project's
+    workspaces stopped, the user removed from the hub group, every API token of the user
+    revoked, and each change audited.
+    """
+
+    def __init__(self, client: HubClient, idp: Mapping[str, str], rules: ProjectRules,
+                 store: AuditStore | None) -> None:  # fmt: skip
+        self.client, self.idp, self.rules, self.store = client, idp, rules, store
+
+    def claimed(self, auth_state: Mapping[str, Any]) -> set[str] | None:
+        """The user's hub groups according to the provider now; None if it cannot say."""
+        token = auth_state.get("access_token")
+        if not token:
+            return None
+        r = requests.get(self.idp["userinfo"], headers={"Authorization": f"Bearer {token}"},
+                         timeout=10)  # fmt: skip
+        if r.status_code in (401, 403):
+            return set() if self.rules.unverified_membership == "stop" else None
+        r.raise_for_status()
+        claim = r.json().get(self.idp["claim"]) or []
+        return map_claim_groups(claim, self.idp["prefix"], self.idp["leads_suffix"],
+                                self.idp["admin_group"])  # fmt: skip
+
+    def check(self) -> list[tuple[str, str]]:
+        """Apply every removal; returns the (user, group) pairs taken away."""
+        projects = {g["name"] for g in self.client.groups()
+                    if is_project_group(g["name"], g.get("properties"))}  # fmt: skip
+        managed = projects | {p + "-leads" for p in projects}
+        taken = []
+        for user in self.client.active_users():
+            if not user.get("servers"):
+                continue
+            model = self.client.call("GET", f"/users/{user['name']}").json()
+            now = self.claimed(model.get("auth_state") or {})
+            if now is None:
+                continue
+            removed = sorted(g for g in model.get("groups", []) if g in managed and g not in now)
+            if removed:
+                self.take_away(model, removed, projects)
+                taken += [(user["name"], g) for g in removed]
+        return taken
+
+    def take_away(self, user: Mapping[str, Any], removed: list[str], projects: set[str]) -> None:
+        name = user["name"]
+        left = [g for g in removed if not g.endswith("-leads")]
+        orders = []
+        for server in running_servers([user]):
+            project = server_project(server, projects)  # a one-project user's default server
+            if project in left:
+                reason = f"{name} was removed from project '{project}' at the identity provider"
+                orders.append(StopOrder(name, server.server, project, reason))
+        stop_all(self.client, orders, self.store)
+        for group in removed:
+            self.client.call("DELETE", f"/groups/{group}/users", json={"users": [name]})
+        tokens = self.client.call("GET", f"/users/{name}/tokens").json()
+        items = tokens.get("api_tokens", []) if isinstance(tokens, dict) else tokens
+        for token in items:
+            self.client.call("DELETE", f"/users/{name}/tokens/{token['id']}")
+        log.info("%s removed at the provider from %s: %d workspace(s) stopped, %d token(s) "
+                 "revoked", name, removed, len(orders), len(items))  # fmt: skip
+        if self.store is not None:
+            self.store.append("lifecycle.membership_revoked", user=name,
+                              project=left[0] if len(left) == 1 else "",
+                              fields={"groups": removed, "stopped": [o.server for o in orders],
+                                      "tokens_revoked": len(items)})  # fmt: skip
+
+
 class Watcher:
-    def __init__(self, client: HubClient, rules: ProjectRules, store: AuditStore | None):
+    def __init__(self, client: HubClient, rules: ProjectRules, store: AuditStore | None,
+                 membership: MembershipCheck | None = None) -> None:  # fmt: skip
         self.client, self.rules, self.store = client, rules, store
+        self.membership = membership
         self.noticed: dict[str, datetime.date] = {}
+        self.membership_checked = 0.0
 
     def check(self, today: datetime.date | None = None) -> list[StopOrder]:
         today = today or datetime.datetime.now(datetime.UTC).date()
@@ -154,6 +230,14 @@ class Watcher:
         while True:
             try:
                 self.check()
+                every = self.rules.membership_check_interval
+                if (
+                    self.membership
+                    and every
+                    and time.monotonic() - self.membership_checked >= every
+                ):
+                    self.membership_checked = time.monotonic()
+                    self.membership.check()
             except (requests.RequestException, RuntimeError) as exc:
                 log.warning("lifecycle check failed (will retry): %s", exc)
             time.sleep(self.rules.check_interval)
@@ -171,7 +255,11 @@ def main() -> None:
     )
     client = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     db = os.environ.get("CLOISONNE_AUDIT_DB")
-    Watcher(client, rules_from_env(), AuditStore(db) if db else None).run()
+    store = AuditStore(db) if db else None
+    rules = rules_from_env()
+    idp = json.loads(os.environ.get("CLOISONNE_IDP") or "{}")
+    membership = MembershipCheck(client, idp, rules, store) if idp.get("userinfo") else None
+    Watcher(client, rules, store, membership).run()
 
 
 if __name__ == "__main__":
