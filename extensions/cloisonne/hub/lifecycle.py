@@ -37,6 +37,10 @@ SETTINGS = {
         "300",
         "seconds within which a member removed at the identity provider loses access (0: off)",
     ),
+    "CLOISONNE_OIDC_ACR": ("", "acr values a login must have, comma-separated (MFA gate)"),
+    "CLOISONNE_OIDC_AMR": ("", "amr methods a login must include one of, e.g. otp,mfa,hwk"),
+    "CLOISONNE_TRAINING_CLAIM": ("", "userinfo claim with the training/accreditation expiry"),
+    "CLOISONNE_TRAINING_GROUP": ("", "provider group of users with current training"),
     "CLOISONNE_LIFECYCLE_INTERVAL": (
         "5",
         "seconds between checks that stop workspaces of suspended, closed or ended projects",
@@ -62,6 +66,15 @@ def configure_lifecycle(
         rules.membership_check_interval = float(env["CLOISONNE_MEMBERSHIP_INTERVAL"])
     if env.get("CLOISONNE_REGISTER_PUBLIC"):
         rules.register_public = env["CLOISONNE_REGISTER_PUBLIC"] == "on"
+    auth = c.CloisonneOIDCAuthenticator
+    for name, trait in (("CLOISONNE_OIDC_ACR", "mfa_acr_values"),
+                        ("CLOISONNE_OIDC_AMR", "mfa_amr_values")):  # fmt: skip
+        if env.get(name):
+            auth[trait] = [v.strip() for v in env[name].split(",") if v.strip()]
+    if env.get("CLOISONNE_TRAINING_CLAIM"):
+        auth.training_claim = env["CLOISONNE_TRAINING_CLAIM"]
+    if env.get("CLOISONNE_TRAINING_GROUP"):
+        auth.training_group = env["CLOISONNE_TRAINING_GROUP"]
     ProjectRules(config=c)  # a wrong value stops the hub here, with the trait's message
     handlers = list(c.JupyterHub.extra_handlers) if "extra_handlers" in c.JupyterHub else []
     c.JupyterHub.extra_handlers = [*handlers, (r"/register", RegisterHandler)]
