@@ -218,7 +218,8 @@ const provider = new Provider(ISSUER, {
   // `acr` and `amr` of each login go into the ID token (what a hub's MFA gate checks)
   acrValues: ['urn:cloisonne:acr:pwd', 'urn:cloisonne:acr:mfa'],
   claims: {
-    openid: ['sub'],
+    // the login's assurance and methods in every ID token (the hub's MFA gate reads them)
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     profile: ['name', 'preferred_username', 'training_expires'],
     email: ['email'],
     groups: ['groups'],
