@@ -291,7 +291,8 @@ def test_a_frozen_credential_is_refused_until_resumed_and_close_deletes_all(stor
     cred = store.ensure_project("proj-z")
     mine = client(store, cred)
     mine.put_object(Bucket=cred.bucket, Key="out/t.csv", Body=b"a,b\n1,2\n")
-    assert store.freeze_project("proj-z")
+    assert store.freeze_project("proj-z") and store.is_frozen("proj-z")
+    assert store.freeze_project("proj-z"), "freezing twice is harmless"
     deadline = time.monotonic() + 10
     while True:  # -apply reaches the gateway asynchronously
         try:
@@ -301,6 +302,7 @@ def test_a_frozen_credential_is_refused_until_resumed_and_close_deletes_all(stor
         assert time.monotonic() < deadline, "frozen credential still accepted"
         time.sleep(0.1)
     assert store.ensure_project("proj-z") == cred  # resume: the same credential, live again
+    assert not store.is_frozen("proj-z")
     assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 1
     gone = store.delete_project("proj-z")
     assert gone["existed"] and gone["objects"][0]["key"] == "out/t.csv"

@@ -142,17 +142,34 @@ def test_suspension_freezes_the_s3_credential_and_resume_restores_it(
     assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 0
     done = cli(hub, "project", "suspend", "onco", "--why", "incident 9", "--by", "admin")
     assert done.returncode == 0, done.stderr
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            mine.list_objects_v2(Bucket=cred.bucket)
-        except ClientError as exc:
-            assert exc.response["Error"]["Code"] in ("InvalidAccessKeyId", "AccessDenied")
-            break
-        assert time.monotonic() < deadline, "the suspended project's credential still works"
-        time.sleep(0.1)
+    wait_refused(mine, cred.bucket, 10)
     assert cli(hub, "project", "resume", "onco").returncode == 0
     assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 0
+    # the same from the admin panel (the group's properties): the watcher withdraws it
+    props = hub.api("GET", "/groups/onco").json()["properties"]
+    hub.api("PUT", "/groups/onco/properties", json={**props, "state": "suspended"})
+    wait_refused(mine, cred.bucket, 30)
+    hub.api("PUT", "/groups/onco/properties", json=props)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 0
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "credential not re-applied after resume"
+            time.sleep(0.2)
+
+
+def wait_refused(s3: object, bucket: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s3.list_objects_v2(Bucket=bucket)  # type: ignore[attr-defined]
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("InvalidAccessKeyId", "AccessDenied")
+            return
+        assert time.monotonic() < deadline, "the suspended project's credential still works"
+        time.sleep(0.1)
 
 
 def test_an_interrupted_close_resumes_where_it_stopped(

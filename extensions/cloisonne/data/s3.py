@@ -440,6 +440,7 @@ class S3Store:
             if exc.response["Error"]["Code"] not in {"BucketAlreadyExists"}:
                 raise
         self._wait_credential(cred)
+        self._frozen_marker(project_id).unlink(missing_ok=True)
         return cred
 
     def freeze_project(self, project_id: str) -> bool:
@@ -449,8 +450,20 @@ class S3Store:
         bucket = bucket_name(project_id)
         if not (self.conf / "credentials" / f"{project_id}.json").exists():
             return False
-        self.shell(f"s3.configure -user={bucket} -delete -apply")
+        _write_private(self._frozen_marker(project_id), "")
+        try:
+            self.shell(f"s3.configure -user={bucket} -delete -apply")
+        except S3Error as exc:
+            if "not found" not in str(exc):
+                raise  # else: already withdrawn (by the watcher, or an earlier run)
         return True
+
+    def _frozen_marker(self, project_id: str) -> Path:
+        return self.conf / "credentials" / f"{project_id}.frozen"
+
+    def is_frozen(self, project_id: str) -> bool:
+        """Whether the project's credential was withdrawn (and not re-applied since)."""
+        return self._frozen_marker(project_id).exists()
 
     def delete_project(self, project_id: str) -> dict[str, Any]:
         """Close-out: every object, the bucket, the identity and the stored credential.
@@ -469,6 +482,7 @@ class S3Store:
         admin.delete_bucket(Bucket=bucket)
         self.freeze_project(project_id)
         (self.conf / "credentials" / f"{project_id}.json").unlink(missing_ok=True)
+        self._frozen_marker(project_id).unlink(missing_ok=True)
         return {"bucket": bucket, "objects": objects, "existed": True}
 
     def _wait_credential(self, cred: Credential, timeout: float = 10.0) -> None:

@@ -88,6 +88,7 @@ def configure_lifecycle(
                 "CLOISONNE_ADMIN_GROUP": admin_group,
                 "CLOISONNE_AUDIT_DB": db_url,
                 "CLOISONNE_IDP": json.dumps(idp),
+                "CLOISONNE_S3_STORE": json.dumps(s3_store(c)),
             },
         }
     )
@@ -133,3 +134,12 @@ def membership_check(c: Any, state: Path, admin_group: str) -> dict[str, str]:
         "leads_suffix": auth.leads_suffix if "leads_suffix" in auth else "-leads",
         "admin_group": admin_group,
     }
+
+
+def s3_store(c: Any) -> dict[str, Any]:
+    """Where the project S3 store is (as configured for the spawner), so that the watcher can
+    withdraw a suspended project's credential; {} when there is none."""
+    data = c.WorkspaceData
+    if "s3_root" not in data or not data.s3_root:
+        return {}
+    return {"root": data.s3_root, "host": data.s3_host, "port": data.s3_port}

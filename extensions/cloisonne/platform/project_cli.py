@@ -112,7 +112,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         props.pop(key, None)
     _put(client, args.project, props)
     store = running_s3_store(os.environ)
-    if store is not None and (store.conf / "credentials" / f"{args.project}.json").exists():
+    if store is not None and store.is_frozen(args.project):
         store.ensure_project(args.project)  # the same credential, live again
     _audit("lifecycle.resumed", args.project, args.by)
     print(f"project {args.project} resumed by {args.by}")

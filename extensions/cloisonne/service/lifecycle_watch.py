@@ -26,6 +26,7 @@ from traitlets.config import Config
 
 from ..audit.store import AuditStore
 from ..core.claims import map_claim_groups
+from ..core.governance import ACTIVE
 from ..core.lifecycle import (
     ProjectRules,
     RunningServer,
@@ -35,6 +36,7 @@ from ..core.lifecycle import (
     servers_to_stop,
 )
 from ..core.projects import Project, ProjectError, is_project_group, project_from_properties
+from ..data.s3 import S3Error, S3Store, StorePorts
 
 log = logging.getLogger("cloisonne.lifecycle")
 
@@ -187,9 +189,10 @@ class MembershipCheck:
 
 class Watcher:
     def __init__(self, client: HubClient, rules: ProjectRules, store: AuditStore | None,
-                 membership: MembershipCheck | None = None) -> None:  # fmt: skip
+                 membership: MembershipCheck | None = None,
+                 s3: S3Store | None = None) -> None:  # fmt: skip
         self.client, self.rules, self.store = client, rules, store
-        self.membership = membership
+        self.membership, self.s3 = membership, s3
         self.noticed: dict[str, datetime.date] = {}
         self.membership_checked = 0.0
 
@@ -203,7 +206,31 @@ class Watcher:
         )  # fmt: skip
         stop_all(self.client, orders, self.store)
         self.notify(projects, {g["name"]: g.get("users", []) for g in groups}, today)
+        if self.s3 is not None:
+            self.freeze_credentials(projects)
         return orders
+
+    def freeze_credentials(self, projects: Mapping[str, Project]) -> None:
+        """A suspended or closed project's S3 credential is withdrawn from the store, and
+        re-applied once the project is active again (the store remembers which are frozen, so
+        a change made by `cloisonne project suspend|resume` meanwhile is seen the same way)."""
+        assert self.s3 is not None
+        for pid, project in projects.items():
+            state = project.governance.state
+            if not (self.s3.conf / "credentials" / f"{pid}.json").exists():
+                continue
+            try:
+                if state != ACTIVE and not self.s3.is_frozen(pid):
+                    self.s3.freeze_project(pid)
+                    log.info("S3 credential of %s (%s) withdrawn", pid, state)
+                    if self.store is not None:
+                        self.store.append("lifecycle.s3_frozen", project=pid,
+                                          fields={"state": state})  # fmt: skip
+                elif state == ACTIVE and self.s3.is_frozen(pid):
+                    self.s3.ensure_project(pid)
+                    log.info("S3 credential of %s re-applied", pid)
+            except S3Error as exc:
+                log.warning("S3 credential of %s: %s", pid, exc)
 
     def notify(
         self, projects: Mapping[str, Project], members: Mapping[str, list[str]],
@@ -259,7 +286,11 @@ def main() -> None:
     rules = rules_from_env()
     idp = json.loads(os.environ.get("CLOISONNE_IDP") or "{}")
     membership = MembershipCheck(client, idp, rules, store) if idp.get("userinfo") else None
-    Watcher(client, rules, store, membership).run()
+    s3_conf = json.loads(os.environ.get("CLOISONNE_S3_STORE") or "{}")
+    s3 = None
+    if s3_conf.get("root"):
+        s3 = S3Store(s3_conf["root"], host=s3_conf["host"], ports=StorePorts(s3_conf["port"]))
+    Watcher(client, rules, store, membership, s3).run()
 
 
 if __name__ == "__main__":
