@@ -5,6 +5,7 @@ import random
 import socket
 import ssl
 import subprocess
+import time
 
 import boto3
 import pandas as pd
@@ -284,3 +285,29 @@ def test_first_spawns_of_a_new_project_at_once_get_one_working_credential(store)
         creds = list(pool.map(store.ensure_project, ["proj-race"] * 3))
     assert len(set(creds)) == 1  # one key, not one per spawn
     client(store, creds[0]).put_object(Bucket=creds[0].bucket, Key="k", Body=b"v")
+
+
+def test_a_frozen_credential_is_refused_until_resumed_and_close_deletes_all(store) -> None:
+    cred = store.ensure_project("proj-z")
+    mine = client(store, cred)
+    mine.put_object(Bucket=cred.bucket, Key="out/t.csv", Body=b"a,b\n1,2\n")
+    assert store.freeze_project("proj-z") and store.is_frozen("proj-z")
+    assert store.freeze_project("proj-z"), "freezing twice is harmless"
+    deadline = time.monotonic() + 10
+    while True:  # -apply reaches the gateway asynchronously
+        try:
+            mine.list_objects_v2(Bucket=cred.bucket)
+        except ClientError:
+            break
+        assert time.monotonic() < deadline, "frozen credential still accepted"
+        time.sleep(0.1)
+    assert store.ensure_project("proj-z") == cred  # resume: the same credential, live again
+    assert not store.is_frozen("proj-z")
+    assert mine.list_objects_v2(Bucket=cred.bucket)["KeyCount"] == 1
+    gone = store.delete_project("proj-z")
+    assert gone["existed"] and gone["objects"][0]["key"] == "out/t.csv"
+    assert gone["objects"][0]["bytes"] == 8
+    names = [b["Name"] for b in store.admin_client().list_buckets()["Buckets"]]
+    assert cred.bucket not in names
+    assert not (store.conf / "credentials" / "proj-z.json").exists()
+    assert store.delete_project("proj-z")["existed"] is False  # re-running close is safe

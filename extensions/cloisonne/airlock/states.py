@@ -37,6 +37,7 @@ from .events import AirlockEvent, EventType
 from .model import Action, Actor, HistoryEntry, Request, RequestFile, State, all_files_approved
 
 __all__ = [
+    "ALLOWED_WHILE_FROZEN",
     "VALID_STATE_TRANSITIONS",
     "Action",
     "AirlockError",
@@ -47,6 +48,7 @@ __all__ = [
     "PermissionDenied",
     "Rule",
     "Transition",
+    "frozen_reason",
     "new_request",
     "next_actions",
     "next_states",
@@ -103,7 +105,8 @@ VALID_STATE_TRANSITIONS: Mapping[Action, Rule] = {
     ),
     Action.WITHDRAW: Rule(
         _BEFORE_DECISION, S.WITHDRAWN,
-        can.can_withdraw, "the requester", EventType.REQUEST_WITHDRAWN,
+        can.can_withdraw, "the requester (or the airlock service, closing the project)",
+        EventType.REQUEST_WITHDRAWN,
     ),
     Action.REVOKE: Rule(
         frozenset({S.APPROVED, S.RELEASED}), S.REVOKED,
@@ -112,6 +115,20 @@ VALID_STATE_TRANSITIONS: Mapping[Action, Rule] = {
     ),
 }  # fmt: skip
 """The whole state machine. Requests are created in ``submitted`` by ``new_request``."""
+
+# A suspended or closed project's airlock is frozen: nothing leaves (no approval, release or
+# download) and nothing new comes in; requests can still be closed or a release taken back.
+ALLOWED_WHILE_FROZEN = frozenset(
+    {Action.CHECK, Action.REVIEW, Action.RETURN, Action.REJECT, Action.WITHDRAW, Action.REVOKE}
+)
+
+
+def frozen_reason(project: Project | None) -> str:
+    """Why ``project``'s airlock is frozen ('' if it is not)."""
+    if project is None or project.governance.state in ("", "active"):
+        return ""
+    why = f" ({project.governance.state_why})" if project.governance.state_why else ""
+    return f"project '{project.id}' is {project.governance.state}{why}: its airlock is frozen"
 
 
 def next_states(state: State) -> frozenset[State]:
@@ -183,9 +200,14 @@ def transition(
     actor: Actor,
     now: datetime,
     comment: str = "",
+    *,
+    frozen: str = "",
     **details: Any,
 ) -> Transition:
     """Apply ``action`` by ``actor`` at ``now``; return the new request and its audit events.
+
+    ``frozen`` (``frozen_reason`` of the request's project) refuses every action not in
+    ``ALLOWED_WHILE_FROZEN``.
 
     ``details`` by action: ``check``: ``checks={file: "pass"|"review"|"fail"}``;
     ``review``: ``votes={file: FileVote}`` (every file once); ``resubmit``: optionally
@@ -200,6 +222,8 @@ def transition(
         raise PermissionDenied(
             f"{actor.name} may not {action.value} request {request.id}: only {rule.who} may"
         )
+    if frozen and action not in ALLOWED_WHILE_FROZEN:
+        raise PermissionDenied(f"cannot {action.value} request {request.id}: {frozen}")
     if request.state not in rule.sources:
         allowed = ", ".join(sorted(s.value for s in rule.sources))
         raise InvalidTransition(

@@ -8,10 +8,12 @@ servers and edit group properties after the fact.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from tornado import web
 
+from ..core.lifecycle import ProjectRules, refusal
 from ..core.projects import Project, ProjectError, is_project_group, project_from_properties
 
 MAX_SERVER_NAME = 32
@@ -75,6 +77,14 @@ def resolve_project(user: Any, server_name: str) -> tuple[Project, int]:
     return project, group.id
 
 
+def check_lifecycle(project: Project, rules: ProjectRules) -> None:
+    """Refuse a spawn of a project that is suspended, closed, outside its dates or missing a
+    field the site declares mandatory (core.lifecycle.refusal says which)."""
+    reason = refusal(project, datetime.datetime.now(datetime.UTC).date(), rules.mandatory_fields)
+    if reason:
+        raise SpawnRefused(403, reason)
+
+
 def check_server_name(server_name: str) -> None:
     if len(server_name) > MAX_SERVER_NAME:
         raise SpawnRefused(
@@ -105,7 +115,8 @@ def named_server_gate(limit: int = 0) -> Any:
             user_name, server_name = url_unescape(args[0]), url_unescape(args[1])
             user = handler.find_user(user_name)  # type: ignore[attr-defined]
             if user is not None:
-                resolve_project(user, server_name)
+                project, _ = resolve_project(user, server_name)
+                check_lifecycle(project, ProjectRules(config=handler.settings.get("config")))
         return limit
 
     return gate

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from . import values
+from .governance import GOVERNANCE_KEYS, STATE_KEYS, Governance, GovernanceError, parse_governance
 from .values import format_size
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -118,6 +119,7 @@ class Project:
     approvals_required: int = 2
     egress: tuple[Egress, ...] = ()
     extract: Extract | None = None
+    governance: Governance = field(default_factory=Governance)
 
     @property
     def leads_group(self) -> str:
@@ -137,6 +139,7 @@ class Project:
             "egress": [f"{e.host}:{e.port}" for e in self.egress],
             # only when set, so properties of projects without an extract are unchanged
             **({"extract": self.extract.to_property()} if self.extract else {}),
+            **self.governance.to_properties(),
         }
 
 
@@ -283,7 +286,7 @@ def parse_extract(value: object) -> Extract | None:
 PROJECT_KEYS = {
     "kind", "title", "datasets", "cpu", "memory", "pids", "gpus", "approvals_required", "egress",
     "extract",
-}  # fmt: skip
+} | GOVERNANCE_KEYS  # fmt: skip
 
 
 def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> Project:
@@ -342,14 +345,18 @@ def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> P
             ),
             egress=_parse_egress(_as_list(properties.get("egress"), field="egress")),
             extract=parse_extract(properties.get("extract")),
+            governance=parse_governance(properties),
         )
+    except GovernanceError as exc:
+        raise ProjectError(exc.reason, project=project_id, field=exc.field) from None
     except ProjectError as exc:
         raise ProjectError(exc.reason, project=project_id, field=exc.field) from None
 
 
 FILE_KEYS = {"projects"}
+# A project's lifecycle state (suspended, closed) is set at run time, never in the file.
 SPEC_KEYS = {"id", "members", "leads", "limits"} | (
-    PROJECT_KEYS - {"kind", "cpu", "memory", "pids"}
+    PROJECT_KEYS - {"kind", "cpu", "memory", "pids", *STATE_KEYS}
 )
 LIMIT_KEYS = {"cpu", "memory", "pids"}
 

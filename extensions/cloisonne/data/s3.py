@@ -430,7 +430,50 @@ class S3Store:
             if exc.response["Error"]["Code"] not in {"BucketAlreadyExists"}:
                 raise
         self._wait_credential(cred)
+        self._frozen_marker(project_id).unlink(missing_ok=True)
         return cred
+
+    def freeze_project(self, project_id: str) -> bool:
+        """Withdraw the project's identity from the gateway (suspension): its credential is
+        refused from now on; ``ensure_project`` re-applies the same one (resume). Returns
+        whether the project had a credential."""
+        bucket = bucket_name(project_id)
+        if not (self.conf / "credentials" / f"{project_id}.json").exists():
+            return False
+        _write_private(self._frozen_marker(project_id), "")
+        try:
+            self.shell(f"s3.configure -user={bucket} -delete -apply")
+        except S3Error as exc:
+            if "not found" not in str(exc):
+                raise  # else: already withdrawn (by the watcher, or an earlier run)
+        return True
+
+    def _frozen_marker(self, project_id: str) -> Path:
+        return self.conf / "credentials" / f"{project_id}.frozen"
+
+    def is_frozen(self, project_id: str) -> bool:
+        """Whether the project's credential was withdrawn (and not re-applied since)."""
+        return self._frozen_marker(project_id).exists()
+
+    def delete_project(self, project_id: str) -> dict[str, Any]:
+        """Close-out: every object, the bucket, the identity and the stored credential.
+        Returns what was deleted (objects with size and ETag, measured before deletion)."""
+        bucket = bucket_name(project_id)
+        admin = self.admin_client()
+        objects: list[dict[str, Any]] = []
+        try:
+            for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                objects += [{"key": o["Key"], "bytes": o["Size"], "etag": o["ETag"].strip('"')}
+                            for o in page.get("Contents", [])]  # fmt: skip
+        except admin.exceptions.NoSuchBucket:
+            return {"bucket": bucket, "objects": [], "existed": False}
+        for start in range(0, len(objects), 1000):
+            delete_checked(admin, bucket, [o["key"] for o in objects[start : start + 1000]])
+        admin.delete_bucket(Bucket=bucket)
+        self.freeze_project(project_id)
+        (self.conf / "credentials" / f"{project_id}.json").unlink(missing_ok=True)
+        self._frozen_marker(project_id).unlink(missing_ok=True)
+        return {"bucket": bucket, "objects": objects, "existed": True}
 
     def _wait_credential(self, cred: Credential, timeout: float = 10.0) -> None:
         """``-apply`` reaches the gateway asynchronously: wait until the key is accepted."""

@@ -18,7 +18,11 @@ from ..backends.sandbox import host
 from ..core.projects import load_projects
 from .common import SERVICE, HubParts, OIDCEndpoints, admin_role, configure_hub
 from .idp_client import ensure_client
+from .lifecycle import SETTINGS as LIFECYCLE_SETTINGS
+from .lifecycle import configure_lifecycle
 from .site import REPO, SETTINGS, Site, SiteError
+
+SETTINGS.update(LIFECYCLE_SETTINGS)  # the lifecycle's settings (ProjectRules) by variable name
 
 __all__ = ["REPO", "SETTINGS", "admin_role", "configure", "setting"]
 
@@ -117,6 +121,7 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
                     "list:users",
                     "read:users",
                     "read:groups",
+                    "list:groups",  # `cloisonne projects register`
                     "read:hub",
                     "list:services",
                 ],  # fmt: skip
@@ -147,6 +152,12 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         services=services,
         roles=roles,
     )
+    configure_lifecycle(
+        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, services, roles,
+        command=managed_service("cloisonne.service.lifecycle_watch"),
+        admin_group=site.oidc_admin_group,
+        db_url=site.hub_db_url, state=state,
+    )  # fmt: skip
     configure_hub(c, site, specs, parts)
     c.Spawner.environment = {
         "CLOISONNE_SERVICE_URL": f"{service_url}/services/{SERVICE}/",

@@ -4,6 +4,7 @@ With the identity provider owning membership (oauthenticator's ``manage_groups``
 refuses ``load_groups``. The projects' *settings* still come from projects.yaml, so the hub
 configuration writes them into the hub database itself, through JupyterHub's own ORM, before
 JupyterHub opens it: group ``<id>`` gets the project's properties, group ``<id>-leads`` exists.
+A project's lifecycle state (suspended, closed: ``STATE_KEYS``) is kept from the database.
 Memberships are left alone (they belong to the identity provider; admins may edit them in the
 admin panel until the user's next login).
 """
@@ -14,6 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from jupyterhub import orm
+
+from ..core.governance import STATE_KEYS
 
 
 def sync_project_groups(
@@ -39,6 +42,10 @@ def sync_project_groups(
                 group = orm.Group(name=name)
                 session.add(group)
                 changed.append(name)
+            if properties is not None:
+                # a suspension or close made at run time survives the file being re-applied
+                kept = {k: v for k, v in (group.properties or {}).items() if k in STATE_KEYS}
+                properties = {**properties, **kept}
             if properties is not None and group.properties != properties:
                 group.properties = properties
                 if name not in changed:

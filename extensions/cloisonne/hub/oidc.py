@@ -12,6 +12,7 @@ reports each change to the audit hook.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,35 +22,10 @@ from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import List, Unicode, default
 
+from ..core.access_gates import id_token_claims, mfa_missing, training_missing
+from ..core.claims import map_claim_groups
+
 AuditHook = Callable[..., Any]
-
-
-def map_claim_groups(
-    claim: set[str] | list[str],
-    prefix: str,
-    leads_suffix: str,
-    admin_group: str,
-    projects: list[str] | None = None,
-) -> set[str]:
-    """JupyterHub group names for a groups claim (pure; unit-tested).
-
-    ``project-cardio`` -> ``cardio``, ``project-cardio-leads`` -> ``cardio-leads``; the admin
-    group is kept as it is; anything else is dropped (a site's IdP sends many groups that
-    mean nothing to the hub). With ``projects``, only those project ids count.
-    """
-    out: set[str] = set()
-    for name in claim:
-        if name == admin_group:
-            out.add(name)
-            continue
-        if not name.startswith(prefix):
-            continue
-        hub_name = name[len(prefix) :]
-        project_id = hub_name.removesuffix(leads_suffix)
-        if not project_id or (projects is not None and project_id not in projects):
-            continue
-        out.add(hub_name)
-    return out
 
 
 class CloisonneOIDCAuthenticator(GenericOAuthenticator):
@@ -86,6 +62,33 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
         help="Callable audit(event_type, user=..., project=..., **fields) called for each "
         "membership change at login (the audit service plugs in here). Default: a JSON line "
         "in the hub log.",
+    )
+
+    mfa_acr_values = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Login requires the ID token's 'acr' to be one of these (e.g. Keycloak's level of "
+        "assurance, or 'urn:cloisonne:acr:mfa' from the embedded provider). Empty: not checked.",
+    )
+    mfa_amr_values = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Login requires the ID token's 'amr' to hold one of these methods (e.g. otp, mfa, "
+        "hwk). Empty: not checked.",
+    )
+    training_claim = Unicode(
+        "",
+        config=True,
+        help="Userinfo claim holding the expiry date (ISO) of the user's training or "
+        "accreditation; login is refused once it has passed. Empty: not checked.",
+    )
+    training_group = Unicode(
+        "",
+        config=True,
+        help="Provider group whose members hold a current training or accreditation (an "
+        "alternative or complement to training_claim). Empty: not checked.",
     )
 
     @default("manage_groups")
@@ -127,6 +130,7 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
     async def check_allowed(self, username: str, auth_model: dict | None) -> bool:
         if auth_model is None:  # JupyterHub asks about existing users at start-up
             return True
+        self.check_access_gates(username, auth_model)
         if auth_model.get("admin"):
             return True
         if any(g not in self.admin_groups for g in auth_model.get("groups") or []):
@@ -138,6 +142,28 @@ class CloisonneOIDCAuthenticator(GenericOAuthenticator):
             "hub. Ask a project lead to add you to their project at the identity provider "
             f"(group '{self.project_group_prefix}<project>'), then sign in again.",
         )
+
+    def check_access_gates(self, username: str, auth_model: dict) -> None:
+        """Refuse a login without the site's MFA or training claims, saying which is missing."""
+        state = auth_model.get("auth_state") or {}
+        userinfo = state.get(self.user_auth_state_key) or {}
+        raw_groups = userinfo.get(self.auth_state_groups_key.removeprefix("oauth_user."), [])
+        missing = [
+            mfa_missing(id_token_claims(state.get("id_token")), self.mfa_acr_values,
+                        self.mfa_amr_values),
+            training_missing(userinfo, raw_groups, claim=self.training_claim,
+                             group=self.training_group,
+                             today=datetime.datetime.now(datetime.UTC).date()),
+        ]  # fmt: skip
+        missing = [m for m in missing if m]
+        if missing:
+            self.audit("login_refused", user=username, missing=missing)
+            raise web.HTTPError(
+                403,
+                f"{username} signed in, but this hub requires {' and '.join(missing)}. "
+                "Sign out of the identity provider and sign in again with it, or ask your "
+                "site's administrator.",
+            )
 
     async def run_post_auth_hook(self, handler: Any, auth_model: dict) -> dict:
         auth_model = await super().run_post_auth_hook(handler, auth_model)

@@ -6,6 +6,8 @@ cloisonne sweep     remove leftover namespaces, interfaces, nft tables and cgrou
 cloisonne validate  check a projects.yaml file
 cloisonne settings  list the environment variables the hub configuration reads
 cloisonne export    ask for files to leave a workspace (inside one)
+cloisonne project   suspend, resume or extend a project
+cloisonne projects  the register of projects (csv or json)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..hub.reference import reference_markdown
 from ..hub.site import Site, SiteError
 from ..procs import alive, read_pid, stop_pid
 from ..workspace import export as export_cli
-from . import audit_cli, keys_cli
+from . import audit_cli, keys_cli, project_cli
 
 UP_PID_FILE = "up.pid"  # the `cloisonne up` process, which `cloisonne down` asks to stop
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 300  # a hub that dies more often than this stays down
@@ -261,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cli.add_parser(sub)
     export_cli.add_parser(sub)
     keys_cli.add_parser(sub)
+    project_cli.add_parsers(sub)
     sub.add_parser("service", help="run the cloisonne hub service (audit log API)").set_defaults(
         func=cmd_service
     )

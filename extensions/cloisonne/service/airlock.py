@@ -26,7 +26,7 @@ from ..airlock.events import AirlockEvent, EventType
 from ..airlock.model import SYSTEM, Action, Actor, Request, RequestFile, State
 from ..airlock.permissions import can_view, is_requester
 from ..airlock.repository import Conflict, Repository, Stored
-from ..airlock.states import new_request, transition
+from ..airlock.states import frozen_reason, new_request, transition
 from ..airlock.storage import BlobStore
 from ..airlock.visibility import view_for
 from ..audit.events import NewEvent
@@ -154,6 +154,19 @@ class Airlock:
         rows = self.repo.visible_to(actor.name, actor.lead_of)
         return [self.view(s, actor) for s in rows if can_view(s.request, actor)]
 
+    async def frozen(self, project_id: str) -> str:
+        """'' unless the project is suspended or closed (then the airlock is frozen)."""
+        return frozen_reason(await self.directory.project(project_id))
+
+    async def download(self, request_id: str, name: str, actor: Actor) -> tuple[RequestFile, bytes]:
+        """``read_file``, refused while the request's project is frozen."""
+        project = self._load(request_id, actor).request.project
+        frozen = await self.frozen(project)
+        if frozen:
+            self.deny(actor, project, "download", frozen)
+            raise PermissionDenied(f"files cannot be downloaded: {frozen}")
+        return self.read_file(request_id, name, actor)
+
     def read_file(self, request_id: str, name: str, actor: Actor) -> tuple[RequestFile, bytes]:
         """A released file for its requester; any file of the request for a reviewing lead.
         Each read is an audit event; the bytes are checked against their SHA-256."""
@@ -222,6 +235,10 @@ class Airlock:
             raise NotFound(f"unknown project {project_id!r}")
         if not why.strip():
             raise InvalidRequest("say what the files are and why they need to leave (--why)")
+        frozen = frozen_reason(project)
+        if frozen:
+            self.deny(actor, project.id, "submit", frozen)
+            raise PermissionDenied(f"no new export request: {frozen}")
         files = await asyncio.to_thread(self._store, uploads)
         made = new_request(id=new_id(), project=project, requester=actor, files=files,
                            now=now(), context=why.strip())  # fmt: skip
@@ -263,14 +280,16 @@ class Airlock:
     ) -> dict[str, Any]:
         async with self._lock(request_id):
             stored = self._load(request_id, actor)
+            frozen = await self.frozen(stored.request.project)
             try:
-                done = transition(stored.request, action, actor, now(), comment, **details)
+                done = transition(stored.request, action, actor, now(), comment, frozen=frozen,
+                                  **details)  # fmt: skip
             except PermissionDenied as exc:
                 self.deny(actor, stored.request.project, str(action), str(exc))
                 raise
             request = done.request
             version = self._save(request, stored.version, done.events)
-            await self._follow_up(request, version, stored.request)
+            await self._follow_up(request, version, stored.request, frozen)
         if request.state in UNCHECKED:
             await self.run_checks(request.id)
         return self.get(request_id, actor)
@@ -284,12 +303,14 @@ class Airlock:
             details["files"] = await asyncio.to_thread(self._store, uploads)
         return await self.act(request_id, Action.RESUBMIT, actor, comment, **details)
 
-    async def _follow_up(self, request: Request, version: int, before: Request) -> None:
+    async def _follow_up(
+        self, request: Request, version: int, before: Request, frozen: str = ""
+    ) -> None:
         """What the service does itself after a person acts: approve once every file is
         approved, then release (if configured); measure the wait for a decision."""
         if request.state is State.IN_REVIEW:
             try:
-                approved = transition(request, Action.APPROVE, SYSTEM, now())
+                approved = transition(request, Action.APPROVE, SYSTEM, now(), frozen=frozen)
             except AirlockError:
                 return
             request = approved.request

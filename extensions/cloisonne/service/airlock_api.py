@@ -197,7 +197,7 @@ class FileHandler(AirlockHandler):
     async def get(self, request_id: str, name: str) -> None:
         caller, actor = await self.actor()
         self.outside_workspace(caller, "downloading")
-        f, data = self.airlock.read_file(request_id, name, actor)
+        f, data = await self.airlock.download(request_id, name, actor)
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("X-Content-SHA256", f.sha256)
         filename = quote(f.name.rsplit("/", 1)[-1])

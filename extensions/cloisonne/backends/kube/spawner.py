@@ -24,6 +24,7 @@ from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from ...core.lifecycle import ProjectRules
 from ...core.plan import (
     Endpoint,
     PlanSettings,
@@ -36,7 +37,7 @@ from ...core.plan import (
 from ...core.values import parse_host_port
 from ...data.s3 import public_env
 from ...workspace.server_args import guard_server_args
-from ..gate import resolve_project
+from ..gate import check_lifecycle, resolve_project
 from .pod import (
     SECRET_ENV,
     KubeSettings,
@@ -278,6 +279,7 @@ class ProjectKubeSpawner(KubeSpawner):
         """The whole plan: the hub's variables (not its token: the pod reads that from a
         Secret) and the project's S3 endpoint and bucket included."""
         project, index = resolve_project(self.user, self.name)
+        check_lifecycle(project, ProjectRules(parent=self))
         user = User(self.user.name, self.workspace_uid)
         s3 = self.project_s3.get(project.id)
         # the S3 credential itself comes from the project's Secret (pod.s3_credential_env)

@@ -38,10 +38,11 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from ...audit import journal
 from ...core import plan as planlib
+from ...core.lifecycle import ProjectRules
 from ...core.projects import Project
 from ...core.values import parse_host_port
 from ...workspace.server_args import guard_server_args
-from ..gate import SpawnRefused, resolve_project
+from ..gate import SpawnRefused, check_lifecycle, resolve_project
 from . import host
 from .bwrap import SandboxRuntime, bwrap_argv, options_file, passwd_entries
 from .cgroups import CgroupLayout, SandboxCgroup
@@ -194,6 +195,7 @@ class SandboxSpawner(Spawner):
     def project(self) -> tuple[Project, int]:
         """This server's project (and its stable index); refuses a twin of a running one."""
         project, project_index = resolve_project(self.user, self.name)
+        check_lifecycle(project, ProjectRules(parent=self))
         self._refuse_twin(project.id)
         return project, project_index
 

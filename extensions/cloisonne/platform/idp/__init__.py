@@ -73,6 +73,18 @@ def set_groups(data: Path, name: str, groups: list[str]) -> None:
     write_json(path, accounts)
 
 
+def set_totp(data: Path, name: str, secret: str | None) -> None:
+    """Give an account a TOTP second factor (base32 secret; None removes it): its sign-in then
+    asks for a code, and the ID token says ``amr: [pwd, otp, mfa]``."""
+    path = data / "accounts.json"
+    accounts = json.loads(path.read_text())
+    if secret:
+        accounts["users"][name]["totp_secret"] = secret
+    else:
+        accounts["users"][name].pop("totp_secret", None)
+    write_json(path, accounts)
+
+
 @dataclass
 class EmbeddedProvider:
     """Start and stop provider.mjs; its PID is kept in <data>/provider.pid."""

@@ -87,6 +87,45 @@ async function checkPassword(password, stored) {
   return got.length === expected.length && crypto.timingSafeEqual(got, expected);
 }
 
+// TOTP (RFC 6238: HMAC-SHA1, 30 s steps, 6 digits), the second factor of accounts that have a
+// `totp_secret` (base32). One step either side is accepted for clock drift; a code is accepted
+// once per account (no replay within its window).
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of String(text).toUpperCase().replace(/=+$/, '')) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error('invalid base32 secret');
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+function totpAt(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(code).padStart(6, '0');
+}
+
+const usedCodes = new Map(); // account -> last accepted step
+function checkTotp(name, secret, code) {
+  const now = Math.floor(Date.now() / 30000);
+  for (const step of [now - 1, now, now + 1]) {
+    const expected = totpAt(secret, step);
+    if (String(code).length === 6 && crypto.timingSafeEqual(Buffer.from(expected), Buffer.from(String(code)))) {
+      if ((usedCodes.get(name) ?? -Infinity) >= step) return false;
+      usedCodes.set(name, step);
+      return true;
+    }
+  }
+  return false;
+}
+
 // A small file-backed adapter: one JSON file per model, rewritten on change. Enough for a
 // single-machine site (a few hundred users); production sites use their own provider.
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
@@ -176,9 +215,12 @@ const provider = new Provider(ISSUER, {
   cookies: { keys: cookieKeys },
   pkce: { methods: ['S256'], required: () => true },
   scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
+  // `acr` and `amr` of each login go into the ID token (what a hub's MFA gate checks)
+  acrValues: ['urn:cloisonne:acr:pwd', 'urn:cloisonne:acr:mfa'],
   claims: {
-    openid: ['sub'],
-    profile: ['name', 'preferred_username'],
+    // the login's assurance and methods in every ID token (the hub's MFA gate reads them)
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
+    profile: ['name', 'preferred_username', 'training_expires'],
     email: ['email'],
     groups: ['groups'],
   },
@@ -215,12 +257,23 @@ const provider = new Provider(ISSUER, {
           name: user.name || sub,
           email: user.email || `${sub}@example.org`,
           groups: user.groups || [],
+          ...(user.training_expires ? { training_expires: user.training_expires } : {}),
         };
       },
     };
   },
 });
 provider.proxy = false;
+
+function otpPage(uid, error) {
+  return page('Second factor', `<h1>Cloisonné sign-in</h1>
+${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+<form method="post" action="/interaction/${escape(uid)}/otp">
+<label for="code">Code from your authenticator app</label><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" required autofocus>
+<button type="submit">Verify</button></form>`);
+}
+
+const passwordOk = new Map(); // interaction uid -> account whose password was right
 
 function loginPage(uid, error) {
   return page('Sign in', `<h1>Cloisonné sign-in</h1>
@@ -284,8 +337,28 @@ async function interaction(req, res, uid, action) {
         console.log(`login failed for ${JSON.stringify(name)}`);
         return send(res, 401, loginPage(uid, 'Wrong username or password.'));
       }
-      console.log(`login ok for ${name}`);
-      return provider.interactionFinished(req, res, { login: { accountId: name } },
+      if (user.totp_secret) {
+        passwordOk.set(uid, name);
+        return send(res, 200, otpPage(uid));
+      }
+      console.log(`login ok for ${name} (password)`);
+      return provider.interactionFinished(req, res,
+        { login: { accountId: name, amr: ['pwd'], acr: 'urn:cloisonne:acr:pwd' } },
+        { mergeWithLastSubmission: false });
+    }
+    if (req.method === 'POST' && action === 'otp') {
+      const name = passwordOk.get(uid);
+      const user = name && accounts()[name];
+      if (!user || !user.totp_secret) return send(res, 401, loginPage(uid, 'Sign in again.'));
+      const form = await readForm(req);
+      if (!checkTotp(name, user.totp_secret, String(form.code || '').trim())) {
+        console.log(`second factor failed for ${JSON.stringify(name)}`);
+        return send(res, 401, otpPage(uid, 'Wrong or already used code.'));
+      }
+      passwordOk.delete(uid);
+      console.log(`login ok for ${name} (password + TOTP)`);
+      return provider.interactionFinished(req, res,
+        { login: { accountId: name, amr: ['pwd', 'otp', 'mfa'], acr: 'urn:cloisonne:acr:mfa' } },
         { mergeWithLastSubmission: false });
     }
   }
@@ -299,7 +372,7 @@ async function interaction(req, res, uid, action) {
 
 const handler = provider.callback();
 const server = http.createServer(async (req, res) => {
-  const m = /^\/interaction\/([\w-]+)(?:\/(login))?\/?(?:\?.*)?$/.exec(req.url);
+  const m = /^\/interaction\/([\w-]+)(?:\/(login|otp))?\/?(?:\?.*)?$/.exec(req.url);
   if (!m) return handler(req, res);
   try {
     await interaction(req, res, m[1], m[2]);
