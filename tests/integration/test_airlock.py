@@ -130,7 +130,8 @@ def test_full_flow_from_a_notebook_and_a_terminal(hub: LocalHub, alice: Workspac
     assert "only files in your home" in refusals["symlink"]
     assert "only files in your home" in refusals["dir-link"]
     assert "at least one file" in refusals["empty"]
-    assert "over the cap" in refusals["big"] and "413" in refusals["big"]
+    # the site's cap (4M here) reached the workspace: refused before any byte is sent
+    assert "over the airlock's cap of 4194304 bytes" in refusals["big"]
     assert "no such file" in refusals["missing"]
     (id1, dup1), (id2, dup2) = out["twice"]
     assert id1 == id2 and sorted([dup1, dup2]) == [False, True]
