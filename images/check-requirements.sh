@@ -47,6 +47,7 @@ check_hub() {
 import jupyterhub, kubespawner, oauthenticator.generic, psycopg, yaml
 from cloisonne.backends.kube.spawner import ProjectKubeSpawner
 from cloisonne.backends.kube.config import configure
+from cloisonne.packages.proxy import make_app  # the package proxy's Deployment runs this image
 print("hub ok: jupyterhub", jupyterhub.__version__, "kubespawner", kubespawner.__version__)
 PY
 }

@@ -56,10 +56,12 @@ def test_settings_command_lists_every_setting_and_hides_secrets() -> None:
     ).stdout  # fmt: skip
     assert "CLOISONNE_HUB_PORT=9001\n" in out and "CLOISONNE_ADMIN_TOKEN=(set)" in out
     assert "s3cret" not in out
+    from cloisonne.hub.config import PACKAGE_SETTINGS
     from cloisonne.hub.lifecycle import SETTINGS as LIFECYCLE_SETTINGS
 
-    # the Site's traits, and the lifecycle's settings (ProjectRules, not yet Site traits)
-    assert out.count("CLOISONNE_") == len(Site.class_traits()) + len(LIFECYCLE_SETTINGS)
+    # the Site's traits, the lifecycle's (ProjectRules) and the package proxy's (ProxySettings)
+    expected = len(Site.class_traits()) + len(LIFECYCLE_SETTINGS) + len(PACKAGE_SETTINGS)
+    assert out.count("CLOISONNE_") == expected
 
 
 def test_store_on_the_hub_address_by_default() -> None:

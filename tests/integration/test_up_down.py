@@ -51,6 +51,9 @@ def start_up(
     # where the research data is: cardio's extract, and the S3 store on the hub's address
     assert "read-only at /data in the project's workspaces (now: cardio;" in text, text
     assert f"S3: http://{site.hub_ip}:{extra_env['CLOISONNE_S3_PORT']} (SeaweedFS, pid" in text
+    # the package proxy, in the mode this machine allows, with the demo allow-list
+    assert f"Packages: http://{site.hub_ip}:18340/<project>/simple/ (" in text, text
+    assert "site allow-list: six tabulate" in text
     return proc, hub, env
 
 
@@ -67,7 +70,8 @@ def read_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
 
 def pids_from(state: Path) -> list[int]:
     pids = []
-    for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid", "s3/run/weed.pid"):
+    for name in ("jupyterhub.pid", "proxy.pid", "idp/provider.pid", "s3/run/weed.pid",
+                 "packages/proxy.pid"):  # fmt: skip
         try:
             pids.append(int((state / name).read_text()))
         except (OSError, ValueError):
@@ -101,12 +105,16 @@ def test_up_then_stop_removes_everything(how: str) -> None:
                               fs.cat(os.environ["CLOISONNE_S3_URL"] + "hello.txt").decode()]))
         """) == ["/data/extract", True, "hi"]  # fmt: skip
         running = pids_from(hub.state)
-        assert len(running) == 4 and leftovers(hub.site)["netns"]
+        assert len(running) == 5 and leftovers(hub.site)["netns"]
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         else:
             # A hub that dies under `up` is started again and its workspaces are kept; `down`
             # then still stops everything (it asks `up`, which would otherwise restart it).
+            proxy_pid = int((hub.state / "packages" / "proxy.pid").read_text())
+            os.kill(proxy_pid, signal.SIGKILL)
+            assert "package proxy had exited" in read_until(proc, "package proxy had exited", 30)
+            assert int((hub.state / "packages" / "proxy.pid").read_text()) != proxy_pid
             hub_pid = int((hub.state / "jupyterhub.pid").read_text())
             os.kill(hub_pid, signal.SIGKILL)
             assert "The hub is back" in read_until(proc, "The hub is back", 90)

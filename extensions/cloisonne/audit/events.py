@@ -23,3 +23,9 @@ class NewEvent:
     project: str = ""
     fields: Mapping[str, Any] | None = None
     time: datetime | None = None
+
+
+# The package proxy's events (cloisonne.packages): a file served to a workspace (fields:
+# package, version, file, sha256, source) and a request refused (package, version, reason).
+PACKAGE_SERVED = "packages.served"
+PACKAGE_REFUSED = "packages.refused"

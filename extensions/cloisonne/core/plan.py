@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .packages import index_url, workspace_token
 from .projects import Limits, Project
 
 # Where things appear inside every workspace, whatever the backend.
@@ -26,6 +27,9 @@ HOME_ROOT = "/home"
 EXTRACT_BESIDE_DATASETS = f"{DATA_DIR}/extract"
 # Variables KubeSpawner sets from its ``image`` trait; the plan may have chosen the GPU image.
 IMAGE_ENV = ("JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC")
+# where `pip install` puts packages in a workspace (a pip --prefix), under the user's home of
+# the project
+USER_PACKAGES = ".cloisonne/python"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class PlanSettings:
     # need); empty means every project uses ``image``.
     gpu_image: str = ""
     extra_env: tuple[tuple[str, str], ...] = ()
+    # The package proxy (cloisonne.packages) and the key its per-workspace credentials are
+    # made with; None: no proxy, pip has no index.
+    package_index: Endpoint | None = None
+    package_key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,27 @@ class WorkspacePlan:
 
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
+
+
+def package_env(
+    index: Endpoint, key: bytes, project: str, user: User, where: str
+) -> dict[str, str]:
+    """pip's settings in a workspace: the project's index on the proxy, with the workspace's
+    credential, and installs into a prefix under ``where`` (the user's home for this project,
+    or the project's shared folder when the project shares one environment) that only the
+    kernels put on their path (never the server: user-written code must not load there). A
+    prefix, not --target: pip then counts what the platform's environment already has as
+    installed, so dependencies it provides are neither fetched again nor need allowing."""
+    token = workspace_token(key, project, user.name)
+    return {
+        "PIP_INDEX_URL": index_url(index.host, index.port, project, user.name, token),
+        "PIP_TRUSTED_HOST": index.host,  # plain HTTP on the host-only address
+        "PIP_CONFIG_FILE": "/dev/null",  # the host's pip.conf (bound with /etc) does not apply
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "PIP_PREFIX": f"{where}/{USER_PACKAGES}",
+        "CLOISONNE_USER_PREFIX": f"{where}/{USER_PACKAGES}",
+    }
 
 
 def project_gid(project_index: int, settings: PlanSettings) -> int:
@@ -204,6 +233,11 @@ def _base_plan(
         env["CLOISONNE_GPUS"] = str(project.limits.gpus)
     env.update(dict(settings.extra_env))
     allow = [settings.hub_api, *settings.extra_endpoints]
+    if settings.package_index is not None:
+        where = SHARED_DIR if project.package_env == "shared" else home
+        env.update(package_env(settings.package_index, settings.package_key, project.id, user,
+                               where))  # fmt: skip
+        allow.append(settings.package_index)
     allow += [Endpoint(e.host, e.port, "project egress") for e in project.egress]
     return WorkspacePlan(
         project=project.id,

@@ -20,6 +20,7 @@ import yaml
 
 from . import values
 from .governance import GOVERNANCE_KEYS, STATE_KEYS, Governance, GovernanceError, parse_governance
+from .packages import AllowListError, parse_list
 from .values import format_size
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -120,6 +121,11 @@ class Project:
     egress: tuple[Egress, ...] = ()
     extract: Extract | None = None
     governance: Governance = field(default_factory=Governance)
+    # the project's package allow-list (added to the site's): "name" or "name<range>"
+    packages: tuple[str, ...] = ()
+    # where `pip install` puts packages: each member's home ("home") or the project's shared
+    # folder ("shared": one environment for all members)
+    package_env: str = "home"
 
     @property
     def leads_group(self) -> str:
@@ -140,6 +146,8 @@ class Project:
             # only when set, so properties of projects without an extract are unchanged
             **({"extract": self.extract.to_property()} if self.extract else {}),
             **self.governance.to_properties(),
+            **({"packages": list(self.packages)} if self.packages else {}),
+            **({"package_env": self.package_env} if self.package_env != "home" else {}),
         }
 
 
@@ -206,6 +214,25 @@ def _parse_egress(items: list[str]) -> tuple[Egress, ...]:
 
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 EXTRACT_KEYS = {"source", "tables", "start", "end", "date_shift_days", "amount_noise"}
+
+
+def _parse_packages(items: list[str]) -> tuple[str, ...]:
+    try:
+        return tuple(str(entry) for entry in parse_list(items))
+    except AllowListError as exc:
+        raise ProjectError(str(exc), field="packages") from None
+
+
+PACKAGE_ENVS = ("home", "shared")
+
+
+def _parse_package_env(value: object) -> str:
+    if value not in PACKAGE_ENVS:
+        raise ProjectError(
+            f"expected 'home' (each member's own) or 'shared' (one for the project), got {value!r}",
+            field="package_env",
+        )
+    return str(value)
 
 
 def _parse_date(value: object, *, field: str) -> datetime.date | None:
@@ -285,7 +312,7 @@ def parse_extract(value: object) -> Extract | None:
 
 PROJECT_KEYS = {
     "kind", "title", "datasets", "cpu", "memory", "pids", "gpus", "approvals_required", "egress",
-    "extract",
+    "extract", "packages", "package_env",
 } | GOVERNANCE_KEYS  # fmt: skip
 
 
@@ -346,6 +373,8 @@ def project_from_properties(project_id: str, properties: Mapping[str, Any]) -> P
             egress=_parse_egress(_as_list(properties.get("egress"), field="egress")),
             extract=parse_extract(properties.get("extract")),
             governance=parse_governance(properties),
+            packages=_parse_packages(_as_list(properties.get("packages"), field="packages")),
+            package_env=_parse_package_env(properties.get("package_env", "home")),
         )
     except GovernanceError as exc:
         raise ProjectError(exc.reason, project=project_id, field=exc.field) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..backends.sandbox import host
 from ..core.projects import load_projects
+from ..packages.settings import DEMO_ALLOW, ProxySettings
 from .common import SERVICE, HubParts, OIDCEndpoints, admin_role, configure_hub
 from .idp_client import ensure_client
 from .lifecycle import SETTINGS as LIFECYCLE_SETTINGS
@@ -24,7 +25,27 @@ from .site import REPO, SETTINGS, Site, SiteError
 
 SETTINGS.update(LIFECYCLE_SETTINGS)  # the lifecycle's settings (ProjectRules) by variable name
 
-__all__ = ["REPO", "SETTINGS", "admin_role", "configure", "setting"]
+__all__ = ["PACKAGE_SETTINGS", "REPO", "SETTINGS", "admin_role", "configure", "setting"]
+
+# the package proxy's settings (cloisonne.packages.settings.from_env reads the same variables)
+PACKAGE_SETTINGS = {
+    "CLOISONNE_PACKAGES": (
+        "off",
+        "package proxy: auto (connected if the upstream answers, else air-gapped; `cloisonne "
+        "up` uses auto when unset) | connected | air-gapped | off",
+    ),
+    "CLOISONNE_PACKAGES_PORT": (str(ProxySettings.port.default_value), ProxySettings.port.help),
+    "CLOISONNE_PACKAGES_UPSTREAM": (
+        ProxySettings.upstream.default_value,
+        ProxySettings.upstream.help,
+    ),  # fmt: skip
+    "CLOISONNE_PACKAGES_ALLOW": (
+        " ".join(DEMO_ALLOW),
+        "site package allow-list, entries separated by spaces ('numpy>=2 pandas>=2.2,<3')",
+    ),
+    "CLOISONNE_PACKAGES_SDISTS": ("off", ProxySettings.allow_sdists.help),
+}
+SETTINGS.update(PACKAGE_SETTINGS)
 
 
 def managed_service(module: str, *args: str) -> list[str]:
@@ -81,6 +102,11 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         c.SandboxSpawner.name_prefix = network.prefix
         c.SandboxSpawner.guard = site.guard
         configure_data(c, site)
+        if setting(env, "CLOISONNE_PACKAGES") != "off":
+            # the package proxy LocalHub runs on the hub's address (cloisonne.packages)
+            port = setting(env, "CLOISONNE_PACKAGES_PORT")
+            c.SandboxSpawner.package_index = f"{network.hub_ip}:{port}"
+            c.SandboxSpawner.package_key_file = str(state / "packages" / "workspace.key")
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 60
     c.Spawner.http_timeout = 30
@@ -152,13 +178,18 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         services=services,
         roles=roles,
     )
+    configure_hub(c, site, specs, parts)
+    # after configure_hub: the watcher's membership check reads the authenticator's endpoints
+    lifecycle_services: list[dict[str, Any]] = []
+    lifecycle_roles: list[dict[str, Any]] = []
     configure_lifecycle(
-        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, services, roles,
+        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, lifecycle_services, lifecycle_roles,
         command=managed_service("cloisonne.service.lifecycle_watch"),
         admin_group=site.oidc_admin_group,
         db_url=site.hub_db_url, state=state,
     )  # fmt: skip
-    configure_hub(c, site, specs, parts)
+    c.JupyterHub.services = [*c.JupyterHub.services, *lifecycle_services]
+    c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *lifecycle_roles]
     c.Spawner.environment = {
         "CLOISONNE_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
         # A workspace reports its activity (kernels, terminals, requests) to the hub well

@@ -8,6 +8,7 @@ cloisonne settings  list the environment variables the hub configuration reads
 cloisonne export    ask for files to leave a workspace (inside one)
 cloisonne project   suspend, resume or extend a project
 cloisonne projects  the register of projects (csv or json)
+cloisonne packages  the package proxy's wheelhouse and allow-lists
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..hub.reference import reference_markdown
 from ..hub.site import Site, SiteError
 from ..procs import alive, read_pid, stop_pid
 from ..workspace import export as export_cli
-from . import audit_cli, keys_cli, project_cli
+from . import audit_cli, keys_cli, packages_cli, project_cli
 
 UP_PID_FILE = "up.pid"  # the `cloisonne up` process, which `cloisonne down` asks to stop
 MAX_RESTARTS, RESTART_WINDOW_S = 5, 300  # a hub that dies more often than this stays down
@@ -80,6 +81,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .demo import DEMO_ADMINS, DEMO_USERS, make_demo_datasets
 
     hub = _hub_from_env()
+    # the package proxy in the mode this machine allows, unless the site says otherwise
+    hub.extra_env.setdefault("CLOISONNE_PACKAGES", "auto")
     specs = load_projects(hub.projects_file)
     pid_file = hub.state / "jupyterhub.pid"
     if alive(read_pid(pid_file)):
@@ -110,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"{hub.state / 'idp' / 'accounts.json'}); database: {hub.db}"
         )
         _print_data(hub, data_root)
+        _print_packages(hub)
         print("  Demo logins (user / password / role):")
         for name, password in DEMO_USERS.items():
             print(f"    {name:<8} {password:<12} {_roles(name, specs, DEMO_ADMINS)}")
@@ -121,6 +125,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         restarts: list[float] = []
         while not stopping:
             time.sleep(0.5)
+            if not stopping and hub.restart_package_proxy():
+                print("The package proxy had exited; it was started again.", flush=True)
             if stopping or hub.proc is None or hub.proc.poll() is None:
                 continue
             # The hub died (killed, crashed): start it again. Workspaces, proxy, provider and
@@ -161,6 +167,20 @@ def _print_data(hub: Any, data_root: Path) -> None:  # noqa: ANN401 - a LocalHub
     )
 
 
+def _print_packages(hub: Any) -> None:  # noqa: ANN401 - a LocalHub
+    """Where pip in a workspace gets packages, and which ones."""
+    proxy = hub.package_proxy()
+    if proxy is None:
+        print("  Packages: off (CLOISONNE_PACKAGES=off): pip in a workspace has no index")
+        return
+    s = proxy.settings
+    source = f"from {s.upstream}" if s.mode == "connected" else f"from {s.root / 'wheelhouse'}"
+    print(
+        f"  Packages: http://{s.host}:{s.port}/<project>/simple/ ({s.mode}, pid {proxy.pid()}, "
+        f"{source}); site allow-list: {' '.join(s.allow) or 'empty'} (docs/packages.md)"
+    )
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     _require_root()
     hub = _hub_from_env()
@@ -180,6 +200,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     from ..data.s3 import S3Store
 
     S3Store(hub.state / "s3").stop()  # by the PID in its state folder, if it runs
+    from ..packages.process import PackageProxy
+    from ..packages.settings import ProxySettings
+
+    PackageProxy(ProxySettings(state_dir=str(hub.state / "packages"))).stop()
     if (hub.state / "pg").exists():  # `make up DB=postgres` ran; stop its cluster by PID
         from .pg import PrivatePostgres
 
@@ -261,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_settings)
     audit_cli.add_parser(sub)
     data_cli.add_parser(sub)
+    packages_cli.add_parser(sub)
     export_cli.add_parser(sub)
     keys_cli.add_parser(sub)
     project_cli.add_parsers(sub)

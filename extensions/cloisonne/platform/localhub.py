@@ -25,6 +25,9 @@ from ..backends.sandbox.sweep import sweep
 from ..core.projects import ProjectError, load_projects
 from ..data.s3 import S3Store
 from ..hub.site import REPO, Site, sqlite_url
+from ..packages.process import PackageProxy, upstream_reachable
+from ..packages.settings import ProxySettings
+from ..packages.settings import from_env as packages_settings
 from ..procs import read_pid, stop_pid
 from .idp import EmbeddedProvider, ensure_client, project_claims, write_accounts
 
@@ -175,6 +178,7 @@ class LocalHub:
             ensure_client(self.state / "idp", f"{self.url}/hub/oauth_callback")
             self.idp.start()
         self._start_store()
+        self._start_packages()
         log = open(self.state / "hub.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
@@ -212,6 +216,38 @@ class LocalHub:
         if self.spawner != "simple":
             host.ensure_hub_link(self.site)  # the store listens on the hub's address
         store.start()
+
+    def package_proxy(self) -> PackageProxy | None:
+        """The package proxy of this platform, its mode resolved (None when off)."""
+        env = self.env()
+        mode = env.get("CLOISONNE_PACKAGES", "off")
+        if mode == "off":
+            return None
+        if mode == "auto":
+            upstream = (
+                env.get("CLOISONNE_PACKAGES_UPSTREAM") or ProxySettings.upstream.default_value
+            )
+            mode = "connected" if upstream_reachable(upstream) else "air-gapped"
+            # the hub gives workspaces the proxy whatever its mode: tell it the one chosen
+            self.extra_env["CLOISONNE_PACKAGES"] = env["CLOISONNE_PACKAGES"] = mode
+        host_ip = self.site.hub_ip if self.spawner != "simple" else "127.0.0.1"
+        return PackageProxy(packages_settings(env, self.state, host_ip, self.db_url))
+
+    def _start_packages(self) -> None:
+        proxy = self.package_proxy()
+        if proxy is None:
+            return
+        if self.spawner != "simple":
+            host.ensure_hub_link(self.site)  # the proxy listens on the hub's address
+        proxy.start()
+
+    def restart_package_proxy(self) -> bool:
+        """Start the package proxy again if it should run and does not (True if it did)."""
+        proxy = self.package_proxy()
+        if proxy is None or proxy.pid() is not None:
+            return False
+        proxy.start()
+        return True
 
     def _seed_members(self) -> None:
         marker = self.state / "members-seeded"
@@ -255,6 +291,7 @@ class LocalHub:
         # By the PID in its state folder (whatever CLOISONNE_S3 says now), before sweep()
         # removes the address it listens on.
         S3Store(self.state / "s3").stop()
+        PackageProxy(ProxySettings(state_dir=str(self.state / "packages"))).stop()
         if self.pg is not None:
             self.pg.stop()
 

@@ -56,6 +56,14 @@ cloisonne-service.{{ .Release.Namespace }}.svc.cluster.local
 {{- end }}
 
 {{- /*
+  cloisonne.packagesHost: the package proxy's Service, as workspaces name it.
+  Usage: {{ include "cloisonne.packagesHost" . }}
+*/}}
+{{- define "cloisonne.packagesHost" -}}
+cloisonne-packages.{{ .Release.Namespace }}.svc.cluster.local
+{{- end }}
+
+{{- /*
   cloisonne.podSecurityContext: the restricted Pod Security profile for the chart's own pods.
   Usage: securityContext: {{- include "cloisonne.podSecurityContext" 1000 | nindent 8 }}
 */}}

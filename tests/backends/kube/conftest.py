@@ -116,11 +116,19 @@ def hub_user(specs: list[Any], name: str, uid: int = 7) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
-def spawn(hub_config: Config, site_specs: list[Any]) -> Callable[..., Any]:
-    """spawn(user, project, fn) -> fn(spawner), run inside an event loop (KubeSpawner needs one)."""
+def spawn(
+    hub_config: Config, site_specs: list[Any], manifests: list[dict[str, Any]]
+) -> Callable[..., Any]:
+    """spawn(user, project, fn) -> fn(spawner), run inside an event loop (KubeSpawner needs one).
+    The hub's environment has what the chart's hub Deployment gives it from its Secret."""
     from cloisonne.backends.kube.spawner import ProjectKubeSpawner
 
+    (secret,) = [m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == "hub"]
+    hub_env = {"CLOISONNE_PACKAGES_KEY": secret["stringData"]["packages-key"]}
+
     def run(user: str, project: str, fn: Callable[[Any], Any]) -> Any:
+        os.environ.update(hub_env)
+
         async def main() -> Any:
             spawner = ProjectKubeSpawner(
                 _mock=True,

@@ -171,7 +171,8 @@ def test_only_the_hub_gets_a_service_account_token(manifests: list) -> None:
         m["metadata"]["name"]: m["spec"]["template"]["spec"]["automountServiceAccountToken"]
         for m in of_kind(manifests, "Deployment")
     }
-    assert tokens == {"hub": True, "proxy": False, "cloisonne-service": False}
+    assert tokens == {"hub": True, "proxy": False, "cloisonne-service": False,
+                      "cloisonne-packages": False}  # fmt: skip
 
 
 def test_hub_rbac_limited_to_project_namespaces(manifests: list) -> None:

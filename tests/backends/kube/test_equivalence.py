@@ -125,6 +125,8 @@ def endpoint_peers(values: dict[str, Any], project: dict[str, Any], e: Endpoint)
         return component("hub")
     if e.host == f"cloisonne-service.{NAMESPACE}.svc.cluster.local":
         return component("service")
+    if e.host == f"cloisonne-packages.{NAMESPACE}.svc.cluster.local":
+        return component("packages")
     for ep in [project.get("s3"), *project.get("egress", [])]:
         if ep and ep["host"] == e.host and ep["port"] == e.port:
             peers = [{"ipBlock": {"cidr": c}} for c in ep.get("cidrs", [])]

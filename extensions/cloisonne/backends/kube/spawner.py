@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ from urllib.parse import urlparse
 from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
+from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from ...core.lifecycle import ProjectRules
@@ -202,6 +204,18 @@ class ProjectKubeSpawner(KubeSpawner):
         help="""'host:port' endpoints every workspace may reach besides the hub API (the
         cloisonne service). Recorded in the plan; the chart's NetworkPolicies enforce them.""",
     )
+    package_index = Unicode(
+        "",
+        config=True,
+        help="""'host:port' of the package proxy (the chart's cloisonne-packages Service):
+        workspaces may reach it and pip uses their project's index there. Empty: none.""",
+    )
+    package_key_env = Unicode(
+        "CLOISONNE_PACKAGES_KEY",
+        config=True,
+        help="""Environment variable of the hub holding the key the proxy checks workspace
+        credentials with (the chart sets it from the hub Secret).""",
+    )
     image_python_prefix = Unicode(
         "/opt/conda",
         config=True,
@@ -273,7 +287,22 @@ class ProjectKubeSpawner(KubeSpawner):
             image=self.image,
             gpu_image=self.gpu_image,
             extra_env=tuple(sorted(self.plan_environment.items())),
+            **self._package_settings(),
         )
+
+    def _package_settings(self) -> dict[str, Any]:
+        if not self.package_index:
+            return {}
+        key = os.environ.get(self.package_key_env, "")
+        if not key:
+            raise web.HTTPError(
+                503, f"The package proxy's key (${self.package_key_env}) is missing in the hub; "
+                "an administrator must fix the deployment.",
+            )  # fmt: skip
+        return {
+            "package_index": parse_endpoint(self.package_index, "package proxy"),
+            "package_key": key.encode(),
+        }
 
     def workspace_plan(self) -> WorkspacePlan:
         """The whole plan: the hub's variables (not its token: the pod reads that from a

@@ -134,6 +134,17 @@ class SandboxSpawner(Spawner):
         "service forwards it into the audit chain. Empty: the guard appends to the service "
         "over HTTP, a round trip per guarded read.",
     )
+    package_index = Unicode(
+        "",
+        config=True,
+        help="'host:port' of the package proxy (cloisonne.packages): workspaces may reach it and "
+        "pip uses their project's index there. Empty: no package proxy.",
+    )
+    package_key_file = Unicode(
+        "",
+        config=True,
+        help="Root-only file with the key the proxy checks workspace credentials with.",
+    )
     pid = Integer(0)
     _pidfd: int | None = None
 
@@ -214,6 +225,21 @@ class SandboxSpawner(Spawner):
                 for e in self.service_endpoints
             ),
         )
+        if self.package_index:
+            host, _, port = self.package_index.rpartition(":")
+            try:
+                key = Path(self.package_key_file).read_bytes()
+            except OSError:
+                raise SpawnRefused(
+                    503,
+                    f"The package proxy's key ({self.package_key_file}) is missing: the proxy "
+                    "is not running; an administrator must restart the platform.",
+                ) from None
+            settings = dataclasses.replace(
+                settings,
+                package_index=planlib.Endpoint(host, int(port), "package proxy"),
+                package_key=key,
+            )
         user = planlib.User(self.user.name, self.uid_base + self.user.id)
         # The hub's own variables (API token, URLs) join the plan's; the plan wins on clashes.
         hub_env = {
