@@ -30,13 +30,14 @@ def ws(platform: LocalHub) -> Iterator[Workspace]:
 
 def test_the_terminal_runs_the_workspace_environment(ws: Workspace) -> None:
     out = ws.terminal(
-        "for c in cloisonne python pip jupyter; do command -v $c; done;"
+        "for c in cloisonne python python3 pip jupyter; do command -v $c; done;"
         " python -c 'import sys; print(sys.prefix)';"
         " cloisonne --help >/dev/null && echo CLI-OK"
     )
     lines = out.replace("\r", "").split()
-    assert lines[:4] == [f"{VENV_BIN}/{c}" for c in ("cloisonne", "python", "pip", "jupyter")], out
-    assert lines[4] == sys.prefix and lines[5] == "CLI-OK", out
+    names = ("cloisonne", "python", "python3", "pip", "jupyter")
+    assert lines[:5] == [f"{VENV_BIN}/{c}" for c in names], out
+    assert lines[5] == sys.prefix and lines[6] == "CLI-OK", out
 
 
 LAYOUT = {"data": {"layout-restorer:data": {"main": {"dock": None}}}, "metadata": {"id": "default"}}
