@@ -66,3 +66,12 @@ def test_no_gpu_variable_without_a_gpu_and_plan_is_deterministic() -> None:
     assert "CLOISONNE_GPUS" not in plan(project=no_gpu).env_dict()
     assert plan() == plan()
     assert dict(plan().labels)["cloisonne.io/project"] == "cardio"
+
+
+def test_lab_layouts_and_settings_live_in_the_writable_home() -> None:
+    p = plan()
+    env = p.env_dict()
+    home = next(m for m in p.mounts if m.target == p.home)
+    assert not home.read_only
+    assert env["JUPYTERLAB_WORKSPACES_DIR"] == f"{p.home}/.jupyter/lab/workspaces"
+    assert env["JUPYTERLAB_SETTINGS_DIR"] == f"{p.home}/.jupyter/lab/user-settings"

@@ -87,6 +87,33 @@ class Workspace:
             raise KernelError(f"{error}\nstdout:\n{''.join(out)}")
         return "".join(out)
 
+    def terminal(self, command: str, timeout: float = 30) -> str:
+        """Type ``command`` into a fresh JupyterLab terminal; return what it printed (the
+        output between two markers, so the prompt and the echoed line are left out)."""
+        term = requests.post(self.base + "api/terminals", headers=self._headers(), timeout=30)
+        term.raise_for_status()
+        name = term.json()["name"]
+        url = self.base.replace("http://", "ws://") + f"terminals/websocket/{name}"
+        ws = websocket.create_connection(url, header=self._headers(), timeout=timeout)
+        mark = uuid.uuid4().hex[:8]
+        # the markers are printed from pieces, so the echoed command line never matches them
+        line = f"echo BEGIN-'{mark}'; {command}; echo END-'{mark}'\r"
+        seen = ""
+        try:
+            ws.send(json.dumps(["stdin", line]))
+            deadline = time.monotonic() + timeout
+            while f"END-{mark}\r\n" not in seen:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"terminal did not finish within {timeout} s:\n{seen}")
+                msg = json.loads(ws.recv())
+                if msg[0] == "stdout":
+                    seen += msg[1]
+        finally:
+            ws.close()
+            requests.delete(self.base + f"api/terminals/{name}", headers=self._headers(),
+                            timeout=30)  # fmt: skip
+        return seen.split(f"BEGIN-{mark}\r\n", 1)[1].split(f"END-{mark}\r\n")[0]
+
     def run_json(self, code: str, timeout: float = 60) -> object:
         """Run code whose last stdout line is JSON; return it parsed."""
         return json.loads(self.run(code, timeout).strip().splitlines()[-1])

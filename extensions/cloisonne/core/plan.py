@@ -228,6 +228,12 @@ def _base_plan(
         # spawner pins these so user-level config cannot switch the workspace guard off.
         "JUPYTER_PREFER_ENV_PATH": "1",
         "PYTHONNOUSERSITE": "1",
+        # JupyterLab saves layouts and user settings every few seconds; by default under the
+        # config dir, which is pinned read-only (500 "Read-only file system" forever). The
+        # user's own home keeps them across restarts; the plugins locked in the read-only
+        # page config stay locked, user settings cannot unlock them.
+        "JUPYTERLAB_WORKSPACES_DIR": f"{home}/.jupyter/lab/workspaces",
+        "JUPYTERLAB_SETTINGS_DIR": f"{home}/.jupyter/lab/user-settings",
     }
     if project.limits.gpus:
         env["CLOISONNE_GPUS"] = str(project.limits.gpus)

@@ -58,6 +58,10 @@ class LocalHub:
     # the embedded provider's accounts have them (afterwards the provider's claim decides)
     seed_members: bool = True
     pg: Any = None
+    # the Python that runs the hub (and, through the spawner's sys.prefix, every workspace) and
+    # the hub's configuration file: another clone's, to run the platform from where it lies
+    python: str = sys.executable
+    hub_config: Path = HUB_CONFIG
 
     def __post_init__(self) -> None:
         if not self.idp_port:
@@ -181,7 +185,7 @@ class LocalHub:
         self._start_packages()
         log = open(self.state / "hub.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+            [self.python, "-m", "jupyterhub", "-f", str(self.hub_config)],
             cwd=self.state,
             env=self.env(),
             stdout=log,

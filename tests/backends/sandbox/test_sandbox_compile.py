@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from cloisonne.backends.sandbox.bwrap import (
+    MountStep,
     SandboxRuntime,
     bwrap_argv,
     options_file,
+    order_mounts,
     passwd_entries,
 )
 from cloisonne.backends.sandbox.network import (
@@ -120,6 +122,75 @@ def test_bwrap_binds_plan_mounts_and_switches_uid_without_capabilities() -> None
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
                     "jupyterhub-singleuser"]  # fmt: skip
     assert "--dev-bind" not in argv
+
+
+MOUNT_OPTIONS = {"--bind": 2, "--ro-bind": 2, "--dev-bind": 2, "--tmpfs": 1, "--proc": 1,
+                 "--dev": 1}  # fmt: skip
+
+
+def mounts_in_order(argv: list[str]) -> list[str]:
+    """The targets of bwrap's mount options (not --dir or --symlink), in argv order."""
+    targets = []
+    i = 0
+    while argv[i] != "--":
+        option = argv[i]
+        if option in MOUNT_OPTIONS:
+            targets.append(argv[i + MOUNT_OPTIONS[option]])
+            i += MOUNT_OPTIONS[option] + 1
+        else:
+            i += 1
+    return targets
+
+
+def hidden(argv: list[str]) -> list[tuple[str, str]]:
+    """(mount, later mount at it or above it): what bwrap's in-order mounting would hide."""
+    targets = mounts_in_order(argv)
+    return [
+        (earlier, later)
+        for i, earlier in enumerate(targets)
+        for later in targets[i + 1 :]
+        if later == earlier or earlier.startswith(later.rstrip("/") + "/")
+    ]
+
+
+@pytest.mark.parametrize(
+    "clone", ["/tmp/clone", "/tmp/a clone with spaces", "/root/cloisonne", "/srv/cloisonne",
+              "/dev/shm/c", "/work/repo"],
+)  # fmt: skip
+def test_no_mount_hides_the_platform_wherever_it_is_cloned(clone: str) -> None:
+    venv, package = f"{clone}/.venv", f"{clone}/extensions"
+    runtime = SandboxRuntime(system_paths=("/usr", "/etc", venv, package),
+                             passwd_file="/run/x/passwd", group_file="/run/x/group",
+                             extra_ro_binds=((f"{package}/cfg", "/opt/cloisonne/jupyter"),))  # fmt: skip
+    argv = bwrap_argv(make_plan(), runtime, ["x"])
+    assert hidden(argv) == []
+    targets = mounts_in_order(argv)
+    assert targets[0] == "/" and venv in targets and package in targets
+    if clone.startswith("/tmp/"):  # the private /tmp is mounted first, the venv inside it
+        assert targets.index("/tmp") < targets.index(venv)
+        assert f"--perms 0755 --dir {clone}" in " ".join(argv)
+
+
+def test_the_mount_checker_sees_the_old_order_hide_a_venv_under_tmp() -> None:
+    old = ["bwrap", "--tmpfs", "/", "--ro-bind", "/tmp/c/.venv", "/tmp/c/.venv",
+           "--perms", "1777", "--tmpfs", "/tmp", "--"]  # fmt: skip
+    assert hidden(old) == [("/tmp/c/.venv", "/tmp")]
+
+
+def test_order_keeps_steps_of_one_depth_and_refuses_two_mounts_at_one_path() -> None:
+    steps = [MountStep("/a/b", ("--bind", "x", "/a/b")), MountStep("/a", ("--tmpfs", "/a")),
+             MountStep("/c", ("--tmpfs", "/c")), MountStep("/", ("--tmpfs", "/"))]  # fmt: skip
+    assert [s.target for s in order_mounts(steps)] == ["/", "/a", "/c", "/a/b"]
+    twice = [MountStep("/a", ("--tmpfs", "/a")), MountStep("/a", ("--bind", "y", "/a"))]
+    with pytest.raises(ValueError, match="two sandbox mounts at /a: --tmpfs /a and --bind y /a"):
+        order_mounts(twice)
+
+
+def test_platform_inside_a_workspace_mount_point_is_refused() -> None:
+    runtime = SandboxRuntime(system_paths=("/usr", "/etc", "/home/alice/cloisonne/.venv"))
+    with pytest.raises(ValueError, match="/home/alice/cloisonne/.venv lies under the "
+                       "workspace's mount point /home/alice"):  # fmt: skip
+        bwrap_argv(make_plan(), runtime, ["x"])
 
 
 def test_gpu_devices_only_when_granted_and_present() -> None:

@@ -44,6 +44,107 @@ def _parents(path: str) -> list[str]:
     return [str(p) for p in reversed(parts) if str(p) != "/"]
 
 
+@dataclass(frozen=True)
+class MountStep:
+    """One bwrap filesystem option: ``options`` (``--perms`` included) ending at ``target``."""
+
+    target: str
+    options: tuple[str, ...]
+    # False for --dir and --symlink, which create a path but hide nothing under it
+    covers: bool = True
+
+
+def _depth(path: str) -> int:
+    return len(PurePosixPath(path).parts)
+
+
+def _under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or lies below it."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def order_mounts(steps: Sequence[MountStep]) -> list[MountStep]:
+    """The steps in an order where no mount hides an earlier one.
+
+    bwrap applies its options in order, so a mount at a path hides everything mounted under
+    it before: with the platform cloned under /tmp, a ``--tmpfs /tmp`` after ``--ro-bind
+    /tmp/clone/.venv`` hid the venv and no workspace could start. Mounting shallower paths
+    first (a stable sort: steps at one depth keep their order) puts every bind after the
+    mounts of its parents. Two mounts at one path cannot both be seen: refused.
+    """
+    ordered = sorted(steps, key=lambda step: _depth(step.target))
+    seen: dict[str, MountStep] = {}
+    for step in ordered:
+        if step.covers and step.target in seen:
+            raise ValueError(
+                f"two sandbox mounts at {step.target}: {' '.join(seen[step.target].options)} "
+                f"and {' '.join(step.options)}"
+            )
+        if step.covers:
+            seen[step.target] = step
+    return ordered
+
+
+def mount_steps(plan: WorkspacePlan, runtime: SandboxRuntime) -> list[MountStep]:
+    """The sandbox's filesystem, in the order written here (see ``order_mounts``)."""
+    platform = [*runtime.system_paths, *(target for _, target in runtime.extra_ro_binds)]
+    for path in platform:
+        for mount in plan.mounts:
+            if _under(path, mount.target):
+                # the bind would land inside the user's home or data and hide or write there
+                raise ValueError(
+                    f"the platform's path {path} lies under the workspace's mount point "
+                    f"{mount.target}; install Cloisonné outside {mount.target}"
+                )
+    steps = [
+        MountStep("/", ("--tmpfs", "/")),
+        MountStep("/home", ("--perms", "0755", "--dir", "/home"), covers=False),
+        MountStep("/opt", ("--perms", "0755", "--dir", "/opt"), covers=False),
+        MountStep("/run", ("--perms", "0755", "--dir", "/run"), covers=False),
+        MountStep("/proc", ("--proc", "/proc")),
+        MountStep("/dev", ("--dev", "/dev")),
+        # Private /tmp and /dev/shm, writable by the user like any /tmp (bwrap's default is
+        # 0755; multiprocessing's semaphores, hence Dask's LocalCluster, need /dev/shm).
+        MountStep("/tmp", ("--perms", "1777", "--tmpfs", "/tmp")),
+        MountStep("/dev/shm", ("--perms", "1777", "--tmpfs", "/dev/shm")),
+    ]
+    created: set[str] = {step.target for step in steps}
+
+    def ensure_parents(target: str) -> None:
+        # bwrap creates missing parents 0700 owned by root: the sandbox user could not
+        # traverse them, so create each one explicitly with 0755 first.
+        for parent in _parents(target):
+            if parent not in created and not any(_under(parent, p) for p in runtime.system_paths):
+                steps.append(MountStep(parent, ("--perms", "0755", "--dir", parent), covers=False))
+                created.add(parent)
+
+    for path in runtime.system_paths:
+        ensure_parents(path)
+        steps.append(MountStep(path, ("--ro-bind", path, path)))
+    for link, target in USR_SYMLINKS:
+        steps.append(MountStep(target, ("--symlink", link, target), covers=False))
+    for source, target in runtime.extra_ro_binds:
+        ensure_parents(target)
+        steps.append(MountStep(target, ("--ro-bind", source, target)))
+    if runtime.passwd_file:
+        steps.append(MountStep("/etc/passwd", ("--ro-bind", runtime.passwd_file, "/etc/passwd")))
+    if runtime.group_file:
+        steps.append(MountStep("/etc/group", ("--ro-bind", runtime.group_file, "/etc/group")))
+    if plan.limits.gpus:
+        for device in runtime.gpu_devices:
+            steps.append(MountStep(device, ("--dev-bind", device, device)))
+    for mount in plan.mounts:
+        ensure_parents(mount.target)
+        option = "--ro-bind" if mount.read_only else "--bind"
+        steps.append(MountStep(mount.target, (option, mount.source, mount.target)))
+    return steps
+
+
+def mount_options(plan: WorkspacePlan, runtime: SandboxRuntime) -> list[str]:
+    """bwrap's filesystem options for the plan, parents mounted before what lies under them."""
+    return [option for step in order_mounts(mount_steps(plan, runtime)) for option in step.options]
+
+
 def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[str]) -> list[str]:
     """The full argv: ``bwrap ... -- setpriv ... -- command``.
 
@@ -62,45 +163,8 @@ def bwrap_argv(plan: WorkspacePlan, runtime: SandboxRuntime, command: Sequence[s
         "--hostname", runtime.hostname,
         "--new-session",
         "--clearenv",
-        "--tmpfs", "/",
-        "--perms", "0755", "--dir", "/home",
-        "--perms", "0755", "--dir", "/opt",
-        "--perms", "0755", "--dir", "/run",
     ]  # fmt: skip
-    created: set[str] = {"/home", "/opt", "/run"}
-
-    def ensure_parents(target: str) -> None:
-        # bwrap creates missing parents 0700 owned by root: the sandbox user could not
-        # traverse them, so create each one explicitly with 0755 first.
-        for parent in _parents(target):
-            if parent not in created and not any(
-                parent == p or parent.startswith(p.rstrip("/") + "/") for p in runtime.system_paths
-            ):
-                argv.extend(["--perms", "0755", "--dir", parent])
-                created.add(parent)
-
-    for path in runtime.system_paths:
-        ensure_parents(path)
-        argv += ["--ro-bind", path, path]
-    for link, target in USR_SYMLINKS:
-        argv += ["--symlink", link, target]
-    for source, target in runtime.extra_ro_binds:
-        ensure_parents(target)
-        argv += ["--ro-bind", source, target]
-    if runtime.passwd_file:
-        argv += ["--ro-bind", runtime.passwd_file, "/etc/passwd"]
-    if runtime.group_file:
-        argv += ["--ro-bind", runtime.group_file, "/etc/group"]
-    # Private /tmp and /dev/shm, writable by the user like any /tmp (bwrap's default is 0755;
-    # multiprocessing's semaphores, hence Dask's LocalCluster, need /dev/shm).
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    if plan.limits.gpus:
-        for device in runtime.gpu_devices:
-            argv += ["--dev-bind", device, device]
-    for mount in plan.mounts:
-        ensure_parents(mount.target)
-        argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
+    argv += mount_options(plan, runtime)
     for key, value in plan.env:
         argv += ["--setenv", key, value]
     argv += ["--chdir", plan.workdir]

@@ -364,7 +364,11 @@ class SandboxSpawner(Spawner):
         runtime = dataclasses.replace(self.runtime(plan), seccomp_fd=seccomp_fd)
         # bwrap's options (the environment with its secrets among them) from a descriptor,
         # not the command line every local user can read
-        options, rest = options_file(bwrap_argv(plan, runtime, command))
+        try:
+            sandbox_argv = bwrap_argv(plan, runtime, command)
+        except ValueError as exc:  # e.g. the platform installed inside a workspace mount point
+            raise SpawnRefused(500, f"Project '{plan.project}': {exc}") from None
+        options, rest = options_file(sandbox_argv)
         options_fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
         pass_fds.append(options_fd)
         os.write(options_fd, options)
