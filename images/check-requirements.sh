@@ -46,7 +46,7 @@ check_hub() {
   "$env/bin/python" - <<'PY'
 import jupyterhub, kubespawner, oauthenticator.generic, psycopg, yaml
 from cloisonne.backends.kube.spawner import ProjectKubeSpawner
-from cloisonne.backends.kube.config import configure
+from cloisonne.hub.kube import configure  # what the chart's jupyterhub_config.py runs
 from cloisonne.packages.proxy import make_app  # the package proxy's Deployment runs this image
 print("hub ok: jupyterhub", jupyterhub.__version__, "kubespawner", kubespawner.__version__)
 PY
