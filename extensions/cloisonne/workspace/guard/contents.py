@@ -55,7 +55,7 @@ class GuardedContentsManager(AsyncLargeFileManager):
                   format: str | None = None, **kwargs: Any) -> dict:  # fmt: skip
         # metadata only (also how listings describe each entry), or a copy's read (its event)
         if not content or INTERNAL.get():
-            return await super().get(path, content=False, type=type, format=format, **kwargs)
+            return await super().get(path, content=content, type=type, format=format, **kwargs)
         route = ROUTE.get()
         try:
             real = self._resolve_inside(path)
