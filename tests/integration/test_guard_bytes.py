@@ -114,9 +114,11 @@ def test_running_total_over_the_cap_is_refused(hub: LocalHub, ws: Workspace) -> 
     r = put(ws, "big.bin", chunk(part, -1))
     assert r.status_code == 413 and f"over the {CAP}-byte limit" in r.json()["message"]
     assert not exists(ws, "big.bin")
-    (event,) = events(hub, before, "guard.import")  # chunks in progress are not each recorded
-    assert (event.fields["allowed"], event.fields["chunk"]) == (False, -1)
-    assert event.fields["bytes"] == 3 * len(part)
+    # the upload's start is recorded, the chunks between are counted, the refusal recorded
+    started, refused = events(hub, before, "guard.import")
+    assert (started.fields["allowed"], started.fields["chunk"]) == (True, 1)
+    assert (refused.fields["allowed"], refused.fields["chunk"]) == (False, -1)
+    assert refused.fields["bytes"] == 3 * len(part)
 
 
 def test_copy_and_rename_are_recorded(hub: LocalHub, ws: Workspace) -> None:

@@ -86,9 +86,10 @@ class GuardedContentsManager(AsyncLargeFileManager):
     async def save(self, model: dict, path: str = "") -> dict:
         """Every PUT (file, notebook, directory, each chunk) is capped and recorded. A single
         PUT or a chunked upload's first chunk is checked before a byte is written; a chunk
-        that takes the running total over the cap removes the partial file. A notebook or
-        directory is recorded before it is written, a file once complete (with its SHA-256):
-        when the record cannot be made nothing stays written."""
+        that takes the running total over the cap removes the partial file. A notebook, a
+        directory and an upload's first chunk are recorded before they are written, a file
+        once complete (with its SHA-256): when the record cannot be made nothing stays
+        written."""
         path = path.strip("/")
         parent = os.path.dirname(path)
         self._resolve_inside(parent)  # no writing through a symlinked folder
@@ -111,10 +112,12 @@ class GuardedContentsManager(AsyncLargeFileManager):
             await self.guard.record(GUARD_IMPORT, "contents", path, decision, size=total,
                                     **fields)  # fmt: skip
             raise web.HTTPError(decision.status, decision.reason)
-        if kind != "file":  # notebook, directory: recorded first, then written
+        if kind != "file" or chunk == 1:  # notebook, directory, an upload's start: recorded
+            # first, then written (the chunks between are counted, the last one recorded)
             await self.guard.record(GUARD_IMPORT, "contents", path, decision, size=total,
                                     **fields)  # fmt: skip
-            return await super().save(model, path)
+            if kind != "file":
+                return await super().save(model, path)
         result = await super().save(model, path)
         if chunk is not None and chunk != -1:
             self.uploads.received(path, total, time.monotonic())
