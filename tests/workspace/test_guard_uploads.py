@@ -59,3 +59,15 @@ def test_abandoned_after_the_configured_time_oldest_first() -> None:
     stale = ledger.abandoned(now=110.0, after=2.0)
     assert [(p, u.total) for p, u in stale] == [("old.bin", 10), ("newer.bin", 20)]
     assert ledger.abandoned(now=110.0, after=60.0) == []
+
+
+def test_site_settings_in_the_servers_environment_outrank_the_config(monkeypatch) -> None:
+    from cloisonne.workspace.guard import WorkspaceGuard
+
+    monkeypatch.setenv("CLOISONNE_UPLOAD_MAX", "2M")
+    monkeypatch.setenv("CLOISONNE_UPLOAD_ABANDON_SECONDS", "5")
+    guard = WorkspaceGuard(max_upload_bytes=10, upload_abandon_seconds=99.0)
+    assert guard.settings.max_upload_bytes == 2 * 1024**2
+    assert (guard.upload_abandon_seconds, guard.abandon_check_seconds) == (5.0, 1.25)
+    monkeypatch.delenv("CLOISONNE_UPLOAD_MAX")
+    assert WorkspaceGuard(max_upload_bytes=10).settings.max_upload_bytes == 10
