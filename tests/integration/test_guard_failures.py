@@ -115,7 +115,25 @@ def test_without_the_audit_service_nothing_is_served(leaky_hub) -> None:
     r = requests.put(ws.base + "api/contents/imported.txt", headers=ws._headers(),
                      json={"type": "file", "format": "text", "content": "x"})  # fmt: skip
     assert r.status_code == 503
-    assert "imported.txt" not in ws.run("import os; print(os.listdir('.'))")
+    # every other write through Jupyter fails closed too: nothing written, copied or moved
+    writes = [
+        ("PUT", "api/contents/nb.ipynb", {"type": "notebook", "content": {
+            "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}),
+        ("PUT", "api/contents/folder", {"type": "directory"}),
+        ("PUT", "api/contents/chunked.bin", {"type": "file", "format": "base64", "chunk": 1,
+                                             "content": "eA=="}),
+        ("POST", "api/contents", {"copy_from": "secret-results.txt"}),
+        ("PATCH", "api/contents/secret-results.txt", {"path": "moved.txt"}),
+    ]  # fmt: skip
+    for method, path, body in writes:
+        r = requests.request(method, ws.base + path, headers=ws._headers(), json=body,
+                             timeout=30)  # fmt: skip
+        assert r.status_code == 503, (method, path, r.status_code, r.text[:200])
+    listing = ws.run("import os; print(sorted(os.listdir('.')))")
+    for name in ("imported.txt", "nb.ipynb", "folder", "chunked.bin", "moved.txt",
+                 "secret-results-Copy1.txt"):  # fmt: skip
+        assert name not in listing, (name, listing)
+    assert "secret-results.txt" in listing
 
     # The hub restarts its managed service; reads resume, and every read that was answered
     # 200 while the service died is in the audit log, exactly once.

@@ -29,3 +29,14 @@ class NewEvent:
 # package, version, file, sha256, source) and a request refused (package, version, reason).
 PACKAGE_SERVED = "packages.served"
 PACKAGE_REFUSED = "packages.refused"
+
+# The workspace guard's events (cloisonne.workspace.guard). Each names the route, the path and
+# whether it was allowed, with the reason; byte counts where bytes moved.
+GUARD_READ = "guard.read"  # file bytes sent to the browser (fields: bytes, sha256)
+GUARD_ROUTE = "guard.route"  # a closed route refused (method, path)
+GUARD_OUTFLOW = "guard.outflow"  # bytes kernels and terminals sent to browsers (bytes, total)
+GUARD_IMPORT = "guard.import"  # bytes written by a contents PUT: file, notebook, directory, chunk
+GUARD_UPLOAD_ABANDONED = "guard.upload_abandoned"  # a chunked upload never finished, removed
+GUARD_COPY = "guard.copy"  # a copy through the contents API (from, path, bytes)
+GUARD_RENAME = "guard.rename"  # a rename or move through the contents API (from, path)
+GUARD_EXPORT_REFUSED = "guard.export_refused"  # an export request refused in the workspace

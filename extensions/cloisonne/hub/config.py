@@ -199,6 +199,9 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     }
     if site.egress_probes:
         c.Spawner.environment["CLOISONNE_EGRESS_PROBES"] = site.egress_probes
+    # the guard's caps on what enters the workspace (see cloisonne.workspace.guard)
+    c.Spawner.environment["CLOISONNE_UPLOAD_MAX"] = site.upload_max
+    c.Spawner.environment["CLOISONNE_UPLOAD_ABANDON_SECONDS"] = str(site.upload_abandon_seconds)
     if env.get("CLOISONNE_AIRLOCK_MAX_FILE"):
         # the export client refuses files above the service's cap before sending them
         c.Spawner.environment["CLOISONNE_AIRLOCK_MAX_FILE"] = env["CLOISONNE_AIRLOCK_MAX_FILE"]

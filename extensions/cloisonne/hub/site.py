@@ -118,6 +118,17 @@ class Site(HasTraits):
     outflow_budget = Unicode(
         "50M", help="Bytes a project may send to browsers per day before an alert."
     ).tag(backend="local")
+    upload_max = Unicode(
+        "100M",
+        help="Largest file, notebook or chunked upload (its running total) a workspace takes "
+        "through Jupyter; over it the write is refused (413) and recorded.",
+    ).tag(backend="local")
+    upload_abandon_seconds = Int(
+        3600,
+        min=1,
+        help="Seconds after its last chunk that an unfinished chunked upload is removed from "
+        "the workspace, and the removal recorded.",
+    ).tag(backend="local")
     egress_probes = Unicode(
         "",
         help="Addresses workspaces must not reach, probed at start (default: public "
@@ -168,12 +179,12 @@ class Site(HasTraits):
             raise TraitError(str(exc)) from None
         return proposal["value"]
 
-    @validate("outflow_budget")
+    @validate("outflow_budget", "upload_max")
     def _budget(self, proposal: dict) -> str:
         from ..core.projects import ProjectError, parse_size
 
         try:
-            parse_size(proposal["value"], field="outflow_budget")
+            parse_size(proposal["value"], field=proposal["trait"].name)
         except ProjectError as exc:
             raise TraitError(str(exc)) from None
         return proposal["value"]

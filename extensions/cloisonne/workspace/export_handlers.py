@@ -1,6 +1,7 @@
 """The workspace server's side of "Request export…": the JupyterLab extension posts paths and a
 justification here; the server (which holds the workspace's own token) snapshots the files in
-the home and submits them to the airlock service. The browser never holds that token.
+the home and submits them to the airlock service. The browser never holds that token. A request
+refused (here or by the airlock) is recorded by the guard with its reason.
 
     POST {base_url}cloisonne/exports  {"paths": [...], "why": "..."}  -> the request
     GET  {base_url}cloisonne/exports                                   -> {"requests": [...]}
@@ -16,6 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..audit.events import GUARD_EXPORT_REFUSED
 from .export import ExportError, my_exports, request_export
 
 
@@ -49,6 +51,11 @@ class ExportsHandler(APIHandler):
         try:
             result = await asyncio.to_thread(request_export, relative, why, cwd=self.root)
         except ExportError as exc:
+            # refused here (outside the home, not a file, over the cap) or by the airlock: the
+            # refusal is recorded with its reason before it is answered (503 if it cannot be)
+            guard = self.settings["cloisonne_guard"]
+            await guard.record_refusal(GUARD_EXPORT_REFUSED, "exports", " ".join(relative),
+                                       str(exc), paths=relative)  # fmt: skip
             return self._fail(exc)
         self.set_status(200 if result.get("duplicate") else 201)
         self.finish(json.dumps(result))

@@ -16,6 +16,7 @@ cannot load, the server does not start (`reraise_server_extension_failures`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from jupyter_server.serverapp import ServerApp
@@ -23,6 +24,7 @@ from tornado import web
 from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from ...core.values import parse_size
 from ..egress import DEFAULT_PROBES, EarlyProbe, parse_probes, reachable
 from .audit_client import AuditClient
 from .journal_sink import JournalSink, journal_sink_from_env
@@ -40,6 +42,12 @@ class WorkspaceGuard(LoggingConfigurable):
     max_upload_bytes = Integer(
         100 * 1024**2, config=True, help="Largest file that can be uploaded into the workspace."
     )
+    upload_abandon_seconds = Float(
+        3600.0,
+        config=True,
+        help="Seconds after its last chunk that an unfinished chunked upload is removed (and "
+        "the removal recorded). Overridden by $CLOISONNE_UPLOAD_ABANDON_SECONDS.",
+    )
     egress_probes = Unicode(
         " ".join(DEFAULT_PROBES),
         config=True,
@@ -54,6 +62,7 @@ class WorkspaceGuard(LoggingConfigurable):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
+        self._site_overrides(os.environ)
         self.settings = GuardSettings(self.max_text_bytes, self.max_image_bytes,
                                       self.max_upload_bytes)  # fmt: skip
         # the journal the spawner passed (sandbox backend), else synchronous HTTP appends
@@ -63,12 +72,31 @@ class WorkspaceGuard(LoggingConfigurable):
         )
         self.meter = OutflowMeter(self._record_outflow, flush_every=self.outflow_flush_seconds)
 
+    def _site_overrides(self, env: Mapping[str, str]) -> None:
+        """The site's settings the spawner put in the server's environment (which user code
+        cannot change) outrank the config files."""
+        if env.get("CLOISONNE_UPLOAD_MAX"):
+            self.max_upload_bytes = parse_size(env["CLOISONNE_UPLOAD_MAX"])
+        if env.get("CLOISONNE_UPLOAD_ABANDON_SECONDS"):
+            self.upload_abandon_seconds = float(env["CLOISONNE_UPLOAD_ABANDON_SECONDS"])
+
+    @property
+    def abandon_check_seconds(self) -> float:
+        """How often open chunked uploads are checked for abandonment."""
+        return min(max(self.upload_abandon_seconds / 4, 0.05), 30.0)
+
     async def record(self, event: str, route: str, path: str, decision: Decision,
-                     size: int | None = None, sha256: str | None = None) -> None:  # fmt: skip
+                     size: int | None = None, sha256: str | None = None,
+                     **extra: Any) -> None:  # fmt: skip
         await self.client.append(
             event, route=route, path=path, allowed=decision.allowed, reason=decision.reason,
-            bytes=size, sha256=sha256,
+            bytes=size, sha256=sha256, **extra,
         )  # fmt: skip
+
+    async def record_refusal(self, event: str, route: str, path: str, reason: str,
+                             **extra: Any) -> None:  # fmt: skip
+        await self.client.append(event, route=route, path=path, allowed=False, reason=reason,
+                                 **extra)  # fmt: skip
 
     async def record_route(self, method: str, path: str, reason: str) -> None:
         await self.client.append("guard.route", route=path.split("/", 1)[0], method=method,
