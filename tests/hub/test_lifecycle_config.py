@@ -52,3 +52,27 @@ def test_a_suspension_survives_the_projects_file_being_reapplied(tmp_path: Path)
     session.close()
     assert (props["state"], props["state_why"], props["purpose"]) == ("suspended", "incident", "p")
     assert json.dumps(props)
+
+
+def test_membership_check_needs_only_the_endpoints_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the check sets the hub's key from its state folder: restored to what it was afterwards
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "")
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
+    # whatever else is configured before or after (the hub's OIDC settings came after it once,
+    # and the check was silently off)
+    services: list = []
+    configure_lifecycle(Config(), {}, services, [], command=["watch"], admin_group="adm",
+                        db_url="sqlite://", state=tmp_path,
+                        userinfo_url="https://idp.example/me", groups_claim="roles")  # fmt: skip
+    idp = json.loads(services[0]["environment"]["CLOISONNE_IDP"])
+    assert (idp["userinfo"], idp["claim"], idp["admin_group"]) == (
+        "https://idp.example/me",
+        "roles",
+        "adm",
+    )
+    services = []
+    configure_lifecycle(Config(), {}, services, [], command=["watch"], admin_group="adm",
+                        db_url="sqlite://", state=tmp_path)  # fmt: skip
+    assert json.loads(services[0]["environment"]["CLOISONNE_IDP"]) == {}

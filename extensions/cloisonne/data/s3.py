@@ -33,7 +33,7 @@ from typing import Any
 
 from ..core.plan import Endpoint
 from ..core.projects import PROJECT_ID
-from ..procs import stop_pid
+from ..procs import pid_running_with, stop_pid
 
 BUCKET_PREFIX = "cloisonne-"
 REGION = "us-east-1"  # SeaweedFS ignores it; clients want one
@@ -281,18 +281,7 @@ class S3Store:
 
     def pid(self) -> int | None:
         """The store's PID if it is running (and is our weed), else None."""
-        try:
-            pid = int(self.pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        if (
-            not cmdline
-            or not cmdline[0].endswith(b"weed")
-            or f"-dir={self.data}".encode() not in cmdline
-        ):
-            return None  # a stale pid file; the number now belongs to someone else
-        return pid
+        return pid_running_with(self.pid_file, f"-dir={self.data}")
 
     def start(self, timeout: float = 30.0) -> None:
         if self.pid() is not None:

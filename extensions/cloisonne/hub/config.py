@@ -160,9 +160,16 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
     journal_dir = str(state / "audit-journal") if site.audit_journal else ""
     c.SandboxSpawner.audit_journal_dir = journal_dir
     c.SandboxSpawner.service_endpoints = [f"{service_host}:{site.service_port}"]
+    endpoints = oidc_endpoints(site)
+    configure_lifecycle(
+        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, services, roles,
+        command=managed_service("cloisonne.service.lifecycle_watch"),
+        admin_group=site.oidc_admin_group, db_url=site.hub_db_url, state=state,
+        userinfo_url=endpoints.userdata_url, groups_claim=site.oidc_groups_claim,
+    )  # fmt: skip
     parts = HubParts(
         callback_url=f"{site.bind_url.rstrip('/')}/hub/oauth_callback",
-        endpoints=oidc_endpoints(site),
+        endpoints=endpoints,
         service_url=service_url,
         service={
             "command": managed_service("cloisonne.service"),
@@ -179,17 +186,6 @@ def configure(c: Any, env: Mapping[str, str] = os.environ) -> None:
         roles=roles,
     )
     configure_hub(c, site, specs, parts)
-    # after configure_hub: the watcher's membership check reads the authenticator's endpoints
-    lifecycle_services: list[dict[str, Any]] = []
-    lifecycle_roles: list[dict[str, Any]] = []
-    configure_lifecycle(
-        c, {k: setting(env, k) for k in LIFECYCLE_SETTINGS}, lifecycle_services, lifecycle_roles,
-        command=managed_service("cloisonne.service.lifecycle_watch"),
-        admin_group=site.oidc_admin_group,
-        db_url=site.hub_db_url, state=state,
-    )  # fmt: skip
-    c.JupyterHub.services = [*c.JupyterHub.services, *lifecycle_services]
-    c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *lifecycle_roles]
     c.Spawner.environment = {
         "CLOISONNE_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
         # A workspace reports its activity (kernels, terminals, requests) to the hub well

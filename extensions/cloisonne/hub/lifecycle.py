@@ -50,7 +50,8 @@ SETTINGS = {
 
 def configure_lifecycle(
     c: Any, env: Mapping[str, str], services: list, roles: list, *, command: list[str],
-    admin_group: str, db_url: str, state: Path,
+    admin_group: str, db_url: str, state: Path, userinfo_url: str = "",
+    groups_claim: str = "groups",
 ) -> None:  # fmt: skip
     """Feed ``ProjectRules`` from the environment and add the watcher service and its role;
     ``command`` runs ``cloisonne.service.lifecycle_watch`` as a managed service."""
@@ -78,7 +79,7 @@ def configure_lifecycle(
     ProjectRules(config=c)  # a wrong value stops the hub here, with the trait's message
     handlers = list(c.JupyterHub.extra_handlers) if "extra_handlers" in c.JupyterHub else []
     c.JupyterHub.extra_handlers = [*handlers, (r"/register", RegisterHandler)]
-    idp = membership_check(c, state, admin_group)
+    idp = membership_check(c, state, admin_group, userinfo_url, groups_claim)
     services.append(
         {
             "name": SERVICE,
@@ -112,12 +113,15 @@ def configure_lifecycle(
     )
 
 
-def membership_check(c: Any, state: Path, admin_group: str) -> dict[str, str]:
-    """What the watcher needs to ask the provider for a user's groups between logins; the
-    hub keeps each login's tokens (encrypted auth state) so that it can."""
-    auth = c.CloisonneOIDCAuthenticator
-    if "userdata_url" not in auth:
+def membership_check(
+    c: Any, state: Path, admin_group: str, userinfo_url: str, groups_claim: str
+) -> dict[str, str]:
+    """What the watcher needs to ask the provider (``userinfo_url``) for a user's groups
+    between logins; the hub keeps each login's tokens (encrypted auth state) so that it can.
+    Off ({}) without a userinfo URL."""
+    if not userinfo_url:
         return {}
+    auth = c.CloisonneOIDCAuthenticator
     c.Authenticator.enable_auth_state = True
     if not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
         key_file = state / "auth_state_key"
@@ -126,10 +130,9 @@ def membership_check(c: Any, state: Path, admin_group: str) -> dict[str, str]:
             os.chmod(key_file, 0o600)
         # read by JupyterHub's CryptKeeper when it first encrypts, after the configuration
         os.environ["JUPYTERHUB_CRYPT_KEY"] = key_file.read_text().strip()
-    key = auth.auth_state_groups_key if "auth_state_groups_key" in auth else "oauth_user.groups"
     return {
-        "userinfo": auth.userdata_url,
-        "claim": key.removeprefix("oauth_user."),
+        "userinfo": userinfo_url,
+        "claim": groups_claim,
         "prefix": auth.project_group_prefix if "project_group_prefix" in auth else "project-",
         "leads_suffix": auth.leads_suffix if "leads_suffix" in auth else "-leads",
         "admin_group": admin_group,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from ..procs import pid_running_with, stop_pid
 from .settings import ProxySettings
 
 TRAITS = ("mode", "host", "port", "upstream", "allow", "allow_sdists", "state_dir", "db_url",
@@ -57,14 +57,7 @@ class PackageProxy:
         self.settings_file = self.root / "settings.json"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        if str(self.settings_file).encode() not in cmdline:
-            return None
-        return pid
+        return pid_running_with(self.pid_file, str(self.settings_file))
 
     def start(self, timeout: float = 30.0) -> None:
         if self.pid() is not None:
@@ -100,24 +93,5 @@ class PackageProxy:
         raise ProxyError(f"the package proxy did not listen within {timeout:.0f} s")
 
     def stop(self, timeout: float = 10.0) -> None:
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-                    if _zombie(pid):
-                        break
-                    time.sleep(0.05)
-                if Path(f"/proc/{pid}").exists() and not _zombie(pid):
-                    os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_pid(self.pid(), timeout=timeout)
         self.pid_file.unlink(missing_ok=True)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
-    except (OSError, IndexError):
-        return True

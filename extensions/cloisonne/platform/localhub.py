@@ -181,8 +181,8 @@ class LocalHub:
         if not self.extra_env.get("CLOISONNE_OIDC_ISSUER"):
             ensure_client(self.state / "idp", f"{self.url}/hub/oauth_callback")
             self.idp.start()
-        self._start_store()
-        self._start_packages()
+        self._start_on_hub_address(self.s3_store())
+        self._start_on_hub_address(self.package_proxy())
         log = open(self.state / "hub.log", "ab")
         self.proc = subprocess.Popen(
             [self.python, "-m", "jupyterhub", "-f", str(self.hub_config)],
@@ -213,13 +213,13 @@ class LocalHub:
         """The per-project S3 store of this platform (None when CLOISONNE_S3 is off)."""
         return Site.from_env(self.env()).s3_store()
 
-    def _start_store(self) -> None:
-        store = self.s3_store()
-        if store is None:
+    def _start_on_hub_address(self, service: S3Store | PackageProxy | None) -> None:
+        """Start the S3 store or the package proxy (if on): both listen on the hub's address."""
+        if service is None:
             return
         if self.spawner != "simple":
-            host.ensure_hub_link(self.site)  # the store listens on the hub's address
-        store.start()
+            host.ensure_hub_link(self.site)
+        service.start()
 
     def package_proxy(self) -> PackageProxy | None:
         """The package proxy of this platform, its mode resolved (None when off)."""
@@ -236,14 +236,6 @@ class LocalHub:
             self.extra_env["CLOISONNE_PACKAGES"] = env["CLOISONNE_PACKAGES"] = mode
         host_ip = self.site.hub_ip if self.spawner != "simple" else "127.0.0.1"
         return PackageProxy(packages_settings(env, self.state, host_ip, self.db_url))
-
-    def _start_packages(self) -> None:
-        proxy = self.package_proxy()
-        if proxy is None:
-            return
-        if self.spawner != "simple":
-            host.ensure_hub_link(self.site)  # the proxy listens on the hub's address
-        proxy.start()
 
     def restart_package_proxy(self) -> bool:
         """Start the package proxy again if it should run and does not (True if it did)."""

@@ -39,6 +39,19 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def pid_running_with(path: Path, marker: str) -> int | None:
+    """The PID in ``path`` if that process runs with ``marker`` among its arguments, else None:
+    a PID file outlives its process, and its number can be reused by someone else's."""
+    pid = read_pid(path)
+    if not alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return pid if marker.encode() in cmdline else None
+
+
 def stop_pid(
     pid: int | None,
     *,
