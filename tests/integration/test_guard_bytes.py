@@ -166,3 +166,19 @@ def test_refused_export_is_recorded(hub: LocalHub, ws: Workspace, path: str, rea
     (event,) = events(hub, before, "guard.export_refused")
     assert event.fields["paths"] == [path] and reason in event.fields["reason"]
     assert event.fields["allowed"] is False
+
+
+def test_copying_a_folder_with_a_link_out_is_refused(hub: LocalHub, ws: Workspace) -> None:
+    ws.run("""
+        import os
+        os.makedirs('linked', exist_ok=True)
+        os.path.lexists('linked/d.csv') or os.symlink('/data/dcir-sample/dispensings.csv',
+                                                      'linked/d.csv')
+        """)  # fmt: skip
+    before = last_seq(hub)
+    r = requests.post(ws.base + "api/contents", headers=ws._headers(),
+                      json={"copy_from": "linked"}, timeout=30)  # fmt: skip
+    assert r.status_code == 403 and "leads outside" in r.json()["message"], r.text[:300]
+    assert not exists(ws, "linked-Copy1") and not exists(ws, "linked-Copy1/d.csv")
+    (event,) = events(hub, before, "guard.copy")
+    assert (event.fields["from"], event.fields["allowed"]) == ("linked", False)

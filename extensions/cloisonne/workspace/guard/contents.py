@@ -51,6 +51,20 @@ class GuardedContentsManager(AsyncLargeFileManager):
             raise web.HTTPError(403, f"{path} resolves outside the workspace folder")
         return real
 
+    def _no_links_out(self, path: str, real: str) -> None:
+        """Refuse a folder holding a symbolic link that leads out of the workspace: copying it
+        would turn the link into a plain file with the target's bytes (from /data, say)."""
+        if not os.path.isdir(real):
+            return
+        root = _realpath(self.root_dir)
+        for folder, dirs, files in os.walk(real):
+            for name in dirs + files:
+                target = os.path.realpath(os.path.join(folder, name))
+                if target != root and not target.startswith(root + os.sep):
+                    inner = os.path.relpath(os.path.join(folder, name), real)
+                    raise web.HTTPError(403, f"{path} holds {inner}, a link that leads outside "
+                                        "the workspace folder; it cannot be copied")  # fmt: skip
+
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, **kwargs: Any) -> dict:  # fmt: skip
         # metadata only (also how listings describe each entry), or a copy's read (its event)
@@ -137,6 +151,7 @@ class GuardedContentsManager(AsyncLargeFileManager):
         source = from_path.strip("/")
         try:
             real = self._resolve_inside(source)
+            self._no_links_out(source, real)
             if to_path is not None:
                 self._resolve_inside(os.path.dirname(to_path.strip("/")))
         except web.HTTPError as exc:
