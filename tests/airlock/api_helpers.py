@@ -15,6 +15,7 @@ from typing import Any
 
 from cloisonne.audit.store import AuditStore
 from cloisonne.core.projects import Project
+from cloisonne.core.workspace_proof import WorkspaceProof, token_digest
 from cloisonne.service.airlock import Airlock
 from cloisonne.service.app import make_app
 from cloisonne.service.directory import StaticDirectory
@@ -45,8 +46,19 @@ class FakeHubAuth:
         pass
 
 
+class ProvingDirectory(StaticDirectory):
+    """As the hub answers for running workspaces: ``ws:<user>:<project>`` is the workspace's
+    own token, sent from any address, unless a test puts another proof in ``proofs``."""
+
+    async def workspace_proof(self, user: str, server: str, fresh: bool = False
+                              ) -> WorkspaceProof | None:  # fmt: skip
+        if f"{user}/{server}" in self.proofs:
+            return self.proofs[f"{user}/{server}"]
+        return WorkspaceProof(f"spawn-{user}-{server}", token_digest(f"ws:{user}:{server}"))
+
+
 def directory() -> StaticDirectory:
-    return StaticDirectory(
+    return ProvingDirectory(
         projects={
             "cardio": Project("cardio", approvals_required=2),
             "onco": Project("onco", approvals_required=1),
@@ -75,10 +87,15 @@ class Client:
         self.service = service
         self.base = f"http://127.0.0.1:{service.port}{PREFIX}"
 
-    async def call(self, method: str, path: str, token: str = "", body: Any = None) -> Response:
+    async def call(self, method: str, path: str, token: str = "", body: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:  # fmt: skip
         self.service.serve()  # on the running test's event loop
-        kw: dict[str, Any] = {"method": method, "headers": {"Authorization": f"token {token}"},
-                              "request_timeout": 60}  # fmt: skip
+        kw: dict[str, Any] = {
+            "method": method,
+            "request_timeout": 60,
+            "headers": {"Authorization": f"token {token}", **(headers or {})},
+        }
+        # fmt: skip
         if body is not None or method in ("POST", "PUT", "PATCH"):
             kw["body"] = json.dumps(body if body is not None else {})
         try:

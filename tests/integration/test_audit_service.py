@@ -122,3 +122,64 @@ def test_chain_verifies_with_the_cli(platform: LocalHub) -> None:
     head = subprocess.run([str(cli), "audit", "head"], env=env, capture_output=True, text=True)
     seq, digest = head.stdout.split()
     assert int(seq) == events(platform)[-1].seq and digest == events(platform)[-1].hash
+
+
+# From inside the workspace: its own token, and a token alice made herself for the same
+# server (same scopes), each posting an event.
+POST_WITH = """
+import json, os, urllib.request
+def post(token):
+    req = urllib.request.Request(os.environ['CLOISONNE_SERVICE_URL'] + 'api/audit/events',
+        data=json.dumps({'type': 'kernel.proof_probe', 'fields': {}}).encode(), method='POST',
+        headers={'Authorization': 'token ' + token, 'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+print(json.dumps({'own': post(os.environ['JUPYTERHUB_API_TOKEN']), 'minted': post(%r),
+                  'token': os.environ['JUPYTERHUB_API_TOKEN']}))
+"""
+
+
+def test_only_the_workspace_itself_speaks_for_it(platform: LocalHub) -> None:
+    """A token alice mints with a workspace's scopes is never that workspace, and the
+    workspace's own token carried out of it is refused; each refusal is in the audit log."""
+    scopes = ["access:servers!server=alice/{}", "access:services!service=cloisonne"]
+
+    def mint(server: str) -> str:
+        r = platform.api("POST", "/users/alice/tokens",
+                         json={"note": "mine", "expires_in": 600,
+                               "scopes": [s.format(server) for s in scopes]})  # fmt: skip
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    airlock = f"{platform.url}/services/cloisonne/api/airlock/requests"
+    body = {"justification": "table", "files": [{"name": "t.csv", "sha256": "", "content": ""}]}
+    # a project alice is not in, from outside any workspace
+    onco = mint("onco")
+    r = requests.post(airlock, json=body, headers={"Authorization": f"token {onco}"})
+    assert r.status_code == 403 and "alice/onco is not running" in r.json()["message"]
+    r = requests.post(service_url(platform) + "events", json={"type": "kernel.x"},
+                      headers={"Authorization": f"token {onco}"})  # fmt: skip
+    assert r.status_code == 403
+    ws = spawn(platform, "alice", "cardio")
+    try:
+        out = ws.run_json(POST_WITH % mint("cardio"))
+        assert out["own"][0] == 201, out
+        assert out["minted"][0] == 403 and "never speaks for a workspace" in out["minted"][1][
+            "message"]  # fmt: skip
+        # the workspace's own token, carried out of it (through the proxy, with a forged
+        # X-Real-IP naming the workspace's address)
+        state = platform.api("GET", "/users/alice").json()["servers"]["cardio"]["state"]
+        address = state["cloisonne_workspace"]["address"]
+        assert address.startswith("10.") and out["token"] not in str(state)
+        own = {"Authorization": f"token {out['token']}", "X-Real-IP": address}
+        r = requests.post(airlock, json=body, headers=own)
+        assert r.status_code == 403 and "not from inside that workspace" in r.json()["message"]
+    finally:
+        stop(platform, "alice", "cardio")
+    refused = [e for e in events(platform) if e.type == "service.workspace_refused"]
+    assert {e.fields["server"] for e in refused[-4:]} == {"alice/onco", "alice/cardio"}
+    assert len(refused) >= 4
+    assert not [e for e in events(platform) if e.type == "kernel.proof_probe"][1:]

@@ -27,6 +27,8 @@ def request_to_dict(r: Request) -> dict[str, Any]:
         "updated_at": r.updated_at.isoformat(),
         "round": r.round,
         "context": r.context,
+        "workspace": r.workspace,
+        "spawn_id": r.spawn_id,
         "files": [
             {"name": f.name, "sha256": f.sha256, "size": f.size, "check_status": f.check_status}
             for f in r.files
@@ -59,6 +61,8 @@ def request_from_dict(d: dict[str, Any]) -> Request:
         updated_at=t(d["updated_at"]),
         round=d["round"],
         context=d["context"],
+        workspace=d.get("workspace", ""),
+        spawn_id=d.get("spawn_id", ""),
         files=tuple(RequestFile(**f) for f in d["files"]),
         reviews=tuple(
             Review(

@@ -155,6 +155,10 @@ class Request:
     history: tuple[HistoryEntry, ...] = ()
     context: str = ""
     """What the requester says the outputs are (shown to reviewers)."""
+    workspace: str = ""
+    """The workspace ("user/project") the request came from, proven by the service."""
+    spawn_id: str = ""
+    """Which start of that workspace (cloisonne.core.workspace_proof)."""
 
     def file(self, name: str) -> RequestFile | None:
         return next((f for f in self.files if f.name == name), None)

@@ -165,6 +165,8 @@ def new_request(
     files: Iterable[RequestFile],
     now: datetime,
     context: str = "",
+    workspace: str = "",
+    spawn_id: str = "",
 ) -> Transition:
     """Create a request in ``submitted`` for ``project``, whose ``approvals_required`` (the
     number of independent approvals every file needs) is copied onto the request."""
@@ -185,11 +187,14 @@ def new_request(
         updated_at=now,
         history=(HistoryEntry(now, requester.name, "submit", None, State.SUBMITTED),),
         context=context,
+        workspace=workspace,
+        spawn_id=spawn_id,
     )
     event = _event(
         request, EventType.REQUEST_SUBMITTED, requester,
         to=State.SUBMITTED.value, round=1, approvals_required=approvals_required,
         files=files_field(checked_files),
+        workspace={"server": workspace, "spawn_id": spawn_id},
     )  # fmt: skip
     return Transition(request, (event,))
 

@@ -50,6 +50,8 @@ def view_for(request: Request, viewer: Actor) -> dict[str, Any]:
         "state": request.state.value,
         "round": request.round,
         "context": request.context,
+        "workspace": request.workspace,
+        "spawn_id": request.spawn_id,
         "approvals_required": request.approvals_required,
         "reviews_in": reviews_in(request),
         "reviews_unblinded": unblinded,

@@ -41,8 +41,10 @@ ADMIN_SCOPES = [
 ]
 # The service (audit and airlock) reads who is in which project, who leads it, and each
 # project's approvals_required.
+# read:servers and admin:server_state: the service reads each running server's workspace
+# proof from its state (cloisonne.core.workspace_proof) to tell workspace calls from others.
 SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "list:groups",
-                  "read:groups"]  # fmt: skip
+                  "read:groups", "read:servers", "admin:server_state"]  # fmt: skip
 # What a workspace's own token may do: report activity, be entered, call the service (the
 # guard appends its audit events there).
 SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server",

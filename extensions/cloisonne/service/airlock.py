@@ -226,7 +226,12 @@ class Airlock:
         return files
 
     async def submit(
-        self, actor: Actor, project_id: str, uploads: Sequence[Upload], why: str
+        self,
+        actor: Actor,
+        project_id: str,
+        uploads: Sequence[Upload],
+        why: str,
+        spawn_id: str = "",
     ) -> tuple[dict[str, Any], bool]:
         """Store the files, then create the request, then run the checks. Returns the request
         as the requester sees it and whether it was new (False: the same one is open)."""
@@ -241,7 +246,8 @@ class Airlock:
             raise PermissionDenied(f"no new export request: {frozen}")
         files = await asyncio.to_thread(self._store, uploads)
         made = new_request(id=new_id(), project=project, requester=actor, files=files,
-                           now=now(), context=why.strip())  # fmt: skip
+                           now=now(), context=why.strip(),
+                           workspace=f"{actor.name}/{project.id}", spawn_id=spawn_id)  # fmt: skip
         key = open_key(actor.name, project.id, files, why.strip())
         try:
             self._commit(self.repo.insert_statement(made.request, key), made.events)

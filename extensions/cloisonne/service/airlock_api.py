@@ -139,7 +139,9 @@ class RequestsHandler(AirlockHandler):
         why = body.get("justification", "")
         if not isinstance(why, str):
             raise InvalidRequest("'justification' must be text")
-        view, created = await self.airlock.submit(actor, project, uploads, why)
+        view, created = await self.airlock.submit(
+            actor, project, uploads, why, spawn_id=caller.spawn_id
+        )
         self.set_status(201 if created else 200)
         self.finish({**view, "duplicate": not created})
 

@@ -14,6 +14,7 @@ from ..audit.events import EVENT_TYPE, NewEvent
 from ..audit.store import AuditStore
 from .airlock_api import ROUTES as AIRLOCK_ROUTES
 from .base import BaseHandler
+from .directory import HubDirectory
 from .outflow import OutflowBudget, account_outflow
 from .review_pages import ROUTES as PAGE_ROUTES
 
@@ -80,9 +81,11 @@ def make_app(
     airlock: Any = None,
     hub_auth: Any = None,
     journal_forwarder: Any = None,
+    directory: Any = None,
 ) -> web.Application:
     """``airlock``: a ``service.airlock.Airlock`` to serve its API and pages (None: audit only);
-    ``hub_auth``: the authenticator (default: hub OAuth from the environment)."""
+    ``hub_auth``: the authenticator (default: hub OAuth from the environment); ``directory``:
+    where workspace proofs are read (default: the airlock's, else the hub's)."""
     prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cloisonne/")
     if hub_auth is None:
         hub_auth = HubOAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
@@ -94,9 +97,12 @@ def make_app(
     ]
     if airlock is not None:
         routes += AIRLOCK_ROUTES + PAGE_ROUTES
+    if directory is None:
+        directory = airlock.directory if airlock is not None else HubDirectory()
     return web.Application(
         [(url_path_join(prefix, path), handler) for path, handler in routes],
         hub_auth=hub_auth,
+        directory=directory,
         audit_store=store,
         airlock=airlock,
         journal_forwarder=journal_forwarder,

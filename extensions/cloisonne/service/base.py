@@ -9,7 +9,11 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from ..audit.store import AuditStore
-from .identity import Caller, caller_from_model
+from ..core.workspace_proof import refusal
+from .identity import Caller, caller_from_model, presented_token
+
+# Recorded, with the reason, whenever a token claims a workspace it cannot prove to be.
+WORKSPACE_REFUSED = "service.workspace_refused"
 
 MAX_BODY = 256 * 1024
 
@@ -23,11 +27,39 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def store(self) -> AuditStore:
         return self.settings["audit_store"]
 
-    def caller(self) -> Caller:
+    async def prepare(self) -> None:
+        """Who is calling. A token scoped to one server claims to be that workspace; the claim
+        stands only with the proof the spawner recorded (cloisonne.core.workspace_proof), so a
+        user's own token, or the workspace's token used from outside it, is refused here and
+        the refusal recorded."""
         model = self.get_current_user()
-        if not model:
+        self._caller = caller_from_model(model) if model else None
+        claim = self._caller
+        if claim is None or claim.project is None:
+            return
+        server = f"{claim.user}/{claim.project}"
+        token = presented_token(self.request.headers.get("Authorization", ""))
+        # the socket's peer, never X-Forwarded-For / X-Real-IP, which a caller writes
+        peer = getattr(self.request.connection.context, "address", ("",))
+        peer_ip = peer[0] if isinstance(peer, tuple) and peer else ""
+        directory = self.settings["directory"]
+        proof = await directory.workspace_proof(claim.user, claim.project)
+        reason = refusal(server, proof, token, peer_ip)
+        if reason:  # the cache may predate a new start of the workspace
+            proof = await directory.workspace_proof(claim.user, claim.project, fresh=True)
+            reason = refusal(server, proof, token, peer_ip)
+        if reason:
+            self.store.append(WORKSPACE_REFUSED, user=claim.user, project=claim.project,
+                              fields={"server": server, "peer": peer_ip,
+                                      "path": self.request.path, "reason": reason})  # fmt: skip
+            raise web.HTTPError(403, reason)
+        assert proof is not None
+        self._caller = Caller(claim.user, claim.admin, claim.project, proof.spawn_id)
+
+    def caller(self) -> Caller:
+        if self._caller is None:
             raise web.HTTPError(403, "a hub token is required")
-        return caller_from_model(model)
+        return self._caller
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         reason = self._reason

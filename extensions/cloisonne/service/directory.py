@@ -22,6 +22,7 @@ from ..core.projects import (
     is_project_group,
     project_from_properties,
 )
+from ..core.workspace_proof import WorkspaceProof
 
 
 class Directory(Protocol):
@@ -29,19 +30,28 @@ class Directory(Protocol):
 
     async def project(self, project_id: str) -> Project | None: ...
 
+    async def workspace_proof(self, user: str, server: str, fresh: bool = False
+                              ) -> WorkspaceProof | None: ...  # fmt: skip
+
 
 class StaticDirectory:
     """Fixed answers (tests and benchmarks)."""
 
-    def __init__(self, projects: dict[str, Project], leads: dict[str, set[str]]) -> None:
+    def __init__(self, projects: dict[str, Project], leads: dict[str, set[str]],
+                 proofs: dict[str, WorkspaceProof] | None = None) -> None:  # fmt: skip
         self.projects = projects
         self.leads = leads  # user -> projects led
+        self.proofs = proofs or {}  # "user/project" -> the running workspace's proof
 
     async def actor(self, name: str) -> Actor:
         return Actor(name, frozenset(self.leads.get(name, set())))
 
     async def project(self, project_id: str) -> Project | None:
         return self.projects.get(project_id)
+
+    async def workspace_proof(self, user: str, server: str, fresh: bool = False
+                              ) -> WorkspaceProof | None:  # fmt: skip
+        return self.proofs.get(f"{user}/{server}")
 
 
 class HubDirectory:
@@ -52,9 +62,9 @@ class HubDirectory:
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, Any]] = {}
 
-    async def _get(self, path: str) -> Any:
+    async def _get(self, path: str, fresh: bool = False) -> Any:
         hit = self._cache.get(path)
-        if hit and time.monotonic() - hit[0] < self.cache_s:
+        if hit and not fresh and time.monotonic() - hit[0] < self.cache_s:
             return hit[1]
         try:
             response = await AsyncHTTPClient().fetch(
@@ -86,3 +96,11 @@ class HubDirectory:
             return project_from_properties(project_id, props)
         except ProjectError:
             return None
+
+    async def workspace_proof(self, user: str, server: str, fresh: bool = False
+                              ) -> WorkspaceProof | None:  # fmt: skip
+        """The proof the spawner left in the running server's state (read with the service's
+        ``admin:server_state`` scope); ``fresh`` skips the cache (a new start has a new one)."""
+        model = await self._get(f"/users/{quote(user, safe='')}", fresh=fresh) or {}
+        found = (model.get("servers") or {}).get(server) or {}
+        return WorkspaceProof.from_state(found.get("state"))

@@ -13,6 +13,13 @@ class Caller:
     user: str
     admin: bool
     project: str | None  # set only for a workspace server's own token
+    spawn_id: str = ""  # the workspace's start, once proven (service.base.BaseHandler.prepare)
+
+
+def presented_token(authorization: str) -> str:
+    """The token of an ``Authorization: token …`` or ``Bearer …`` header ("" if none)."""
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() in ("token", "bearer") else ""
 
 
 def caller_from_model(model: dict[str, Any]) -> Caller:

@@ -14,6 +14,7 @@ would need cluster-wide rights).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 from functools import partial
@@ -37,6 +38,7 @@ from ...core.plan import (
     plan_workspace,
 )
 from ...core.values import parse_host_port
+from ...core.workspace_proof import STATE_KEY, WorkspaceProof, new_proof
 from ...data.s3 import public_env
 from ...workspace.server_args import guard_server_args
 from ..gate import check_lifecycle, resolve_project
@@ -390,4 +392,33 @@ class ProjectKubeSpawner(KubeSpawner):
         # Resolve first so a non-member or invalid project fails before anything is created.
         plan = self.workspace_plan()
         self.namespace = namespace_for(plan.project, self.kube_settings())
-        return await super()._start()
+        url = await super()._start()
+        self.proof = new_proof(self.api_token, _pod_address(url))
+        return url
+
+    # The proof the service checks workspace calls against (cloisonne.core.workspace_proof).
+    proof: WorkspaceProof | None = None
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.proof:
+            state[STATE_KEY] = self.proof.to_state()
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.proof = WorkspaceProof.from_state(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.proof = None
+
+
+def _pod_address(url: Any) -> str:
+    """The pod's IP, which its calls to the service come from ("" when KubeSpawner gave a
+    name, e.g. with services enabled: then only the token is checked)."""
+    host = (urlparse(url).hostname if isinstance(url, str) else url[0]) or ""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return ""

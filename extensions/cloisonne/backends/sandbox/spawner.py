@@ -41,6 +41,7 @@ from ...core import plan as planlib
 from ...core.lifecycle import ProjectRules
 from ...core.projects import Project
 from ...core.values import parse_host_port
+from ...core.workspace_proof import STATE_KEY, WorkspaceProof, new_proof
 from ...workspace.server_args import guard_server_args
 from ..gate import SpawnRefused, check_lifecycle, resolve_project
 from . import host
@@ -146,6 +147,7 @@ class SandboxSpawner(Spawner):
         help="Root-only file with the key the proxy checks workspace credentials with.",
     )
     pid = Integer(0)
+    proof: WorkspaceProof | None = None  # set when the server has started (see get_state)
     _pidfd: int | None = None
 
     @default("system_paths")
@@ -189,15 +191,19 @@ class SandboxSpawner(Spawner):
         state = super().get_state()
         if self.pid:
             state["pid"] = self.pid
+        if self.proof:  # read by the service to tell this workspace's calls from any other
+            state[STATE_KEY] = self.proof.to_state()
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.pid = state.get("pid", 0)
+        self.proof = WorkspaceProof.from_state(state)
 
     def clear_state(self) -> None:
         super().clear_state()
         self.pid = 0
+        self.proof = None
         if self.orm_spawner is not None:
             self._cleanup()
 
@@ -311,6 +317,7 @@ class SandboxSpawner(Spawner):
             self.pid = 0
             raise
         self._watch(self.pid)
+        self.proof = new_proof(self.api_token, net.sandbox_ip)
         return f"http://{net.sandbox_ip}:{self.server_port}"
 
     def _prepare_host(self, plan: planlib.WorkspacePlan) -> None:
